@@ -1,0 +1,317 @@
+"""The configuration file: one TOML document, validated once at start-up.
+
+Every process reads and validates the **whole** file (one schema, one truth) and then hands
+each component only its own section. Unknown keys are errors, so a typo never silently falls
+back to a default. Bounds on single fields live on the fields (so the settings exported to
+Venus localsettings can reuse them as min/max); rules that tie several fields together live
+in :func:`cross_field_problems`.
+
+Defaults describe a 16-cell LiFePO4 48 V bank of 280 Ah.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smavenus.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+#: SMA-TI §5.1: the SI must not be sent values faster than every 200 ms.
+SMA_INHIBIT_TIME_S = 0.2
+#: SMA-TI §5.1: the SI faults (F952) after 60 s without BMS frames.
+SMA_BMS_TIMEOUT_S = 60.0
+
+Volts = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class CanConfig(_Section):
+    """``[can]``: the CAN interface towards the Sunny Island."""
+
+    interface: Literal["socketcan", "slcan", "virtual"] = Field(
+        "socketcan",
+        description="socketcan (candleLight/gs_usb, recommended), slcan (CANable stock firmware) "
+        "or virtual (tests)",
+    )
+    channel: str = Field(
+        "can0", min_length=1, description="can0, /dev/ttyACM0, a pyserial URL, or a virtual channel"
+    )
+    bitrate: Literal[500000] = Field(
+        500000, description="the Sunny Island's CAN runs at 500 kbit/s (SMA-TI §5.2)"
+    )
+    tty_baudrate: int = Field(115200, gt=0, description="serial speed of an slcan adapter")
+    bms_period_s: float = Field(
+        1.0,
+        ge=SMA_INHIBIT_TIME_S,
+        le=10.0,
+        description="period of the BMS frame set; SMA forbids faster than 0.2 s",
+    )
+
+
+class BatteryConfig(_Section):
+    """``[battery]``: what the bank is, and the hard limits nothing may exceed."""
+
+    chemistry: Literal["lifepo4", "nmc"] = "lifepo4"
+    cell_count: int = Field(16, ge=1, le=32)
+    capacity_ah: float = Field(280.0, gt=0, le=65534, allow_inf_nan=False)
+    max_charge_voltage_v: Volts = Field(
+        56.8, ge=41.0, le=63.0, description="hard ceiling for CVL (SMA range 41-63 V)"
+    )
+    min_discharge_voltage_v: Volts = Field(
+        44.8, ge=41.0, le=48.0, description="hard floor for DVL (SMA range 41-48 V)"
+    )
+    max_charge_current_a: float = Field(
+        140.0, ge=0.0, le=1200.0, allow_inf_nan=False, description="hard ceiling for CCL"
+    )
+    max_discharge_current_a: float = Field(
+        200.0, ge=0.0, le=1200.0, allow_inf_nan=False, description="hard ceiling for DCL"
+    )
+    manufacturer: str = Field(
+        "SMAVENUS",
+        min_length=1,
+        max_length=8,
+        pattern=r"^[\x20-\x7e]+$",
+        description="name shown on the SI (0x35E), up to 8 ASCII characters",
+    )
+    battery_type: int = Field(0, ge=0, le=0xFFFE, description="0x35F Bat-Type code")
+    bms_version: int = Field(0x0100, ge=0, le=0xFFFE, description="0x35F BMS version code")
+
+
+class BmsConfig(_Section):
+    """``[bms]``: the charge controller (bms-controller)."""
+
+    absorption_voltage_v: Volts = Field(56.0, ge=41.0, le=63.0)
+    float_voltage_v: Volts = Field(54.0, ge=41.0, le=63.0)
+    rebulk_voltage_v: Volts = Field(52.8, ge=41.0, le=63.0)
+    bulk_current_a: float = Field(140.0, ge=0.0, le=1200.0, allow_inf_nan=False)
+    tail_current_a: float = Field(14.0, ge=0.0, le=1200.0, allow_inf_nan=False)
+    absorption_max_s: float = Field(7200.0, gt=0, le=7 * 86400)
+    period_s: float = Field(
+        1.0, ge=SMA_INHIBIT_TIME_S, le=10.0, description="how often a command is sent"
+    )
+    input_max_age_s: float = Field(
+        10.0, gt=0, le=300, description="a battery-monitor value older than this is stale"
+    )
+    battery_service: str | None = Field(
+        None,
+        description="a com.victronenergy.battery.* service to use; default: the one "
+        "systemcalc selected (/ActiveBatteryService)",
+    )
+
+
+class GatewayConfig(_Section):
+    """``[gateway]``: how the can-gateway keeps the SI fed when commands are late or missing."""
+
+    command_max_age_s: float = Field(
+        10.0, gt=0, lt=SMA_BMS_TIMEOUT_S, description="a command older than this is stale"
+    )
+    stale_charge_ramp_a_per_s: float = Field(
+        10.0, gt=0, description="how fast the charge current falls to 0 A while commands are stale"
+    )
+    safe_discharge_current_a: float = Field(
+        50.0,
+        ge=0.0,
+        le=1200.0,
+        allow_inf_nan=False,
+        description="DCL sent before any command and while commands are stale",
+    )
+    fallback_soc_pct: float = Field(
+        50.0,
+        ge=1.0,
+        le=100.0,
+        description="SoC sent at cold start when neither the SI's echo nor a persisted value exist",
+    )
+    si_absent_after_s: float = Field(
+        5.0, gt=0, le=60, description="no SI status frame for this long = SI absent"
+    )
+    watchdog_stall_s: float = Field(
+        5.0,
+        gt=0,
+        lt=SMA_BMS_TIMEOUT_S / 2,
+        description="an event loop stalled this long is declared hung; the process exits",
+    )
+    rebuild_backoff_max_s: float = Field(
+        10.0, gt=0, le=60, description="longest wait between bus re-opens"
+    )
+    enable_remote_on_off: bool = Field(
+        False, description="allow the undocumented 0x35C on/off command"
+    )
+    enable_quick_stop: bool = Field(False, description="allow the 0x00F quick-stop command")
+
+
+class VebusConfig(_Section):
+    """``[vebus]``: how the SI appears to Venus OS as com.victronenergy.vebus.<suffix>."""
+
+    service_suffix: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_]+$", description="default: derived from the CAN channel"
+    )
+    device_instance: int = Field(276, ge=0, le=999, description="VRM instance to request")
+    product_name: str = Field("SMA Sunny Island", min_length=1)
+    snapshot_max_age_s: float = Field(5.0, gt=0, le=60)
+    allow_mode_control: bool = Field(
+        False, description="let /Mode On/Off drive the SI (needs 0x35C)"
+    )
+
+
+class LoggingConfig(_Section):
+    """``[logging]``."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "plain", "json"] = Field(
+        "auto", description="auto: console on a terminal, plain (one line, no time) otherwise"
+    )
+
+
+class PathsConfig(_Section):
+    """``[paths]``: where state survives a restart (persisted command, energy counters)."""
+
+    state_dir: Path = Path("/var/lib/smavenus")
+
+
+class AppConfig(_Section):
+    """The whole file."""
+
+    can: CanConfig = Field(default_factory=CanConfig)
+    battery: BatteryConfig = Field(default_factory=BatteryConfig)
+    bms: BmsConfig = Field(default_factory=BmsConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    vebus: VebusConfig = Field(default_factory=VebusConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    @model_validator(mode="after")
+    def _check_cross_field_rules(self) -> AppConfig:
+        problems = cross_field_problems(self)
+        if problems:
+            raise ValueError(_CROSS_FIELD_SEPARATOR.join(problems))
+        return self
+
+
+_CROSS_FIELD_SEPARATOR = "\n"
+
+
+def cross_field_problems(cfg: AppConfig) -> list[str]:
+    """Rules that involve more than one field, as ``section.key: reason`` lines."""
+    problems: list[str] = []
+    bat, bms, gw = cfg.battery, cfg.bms, cfg.gateway
+
+    def need(ok: bool, line: str) -> None:
+        if not ok:
+            problems.append(line)
+
+    need(
+        bms.float_voltage_v < bms.absorption_voltage_v,
+        f"bms.float_voltage_v: {bms.float_voltage_v} V must be below "
+        f"bms.absorption_voltage_v ({bms.absorption_voltage_v} V)",
+    )
+    need(
+        bms.absorption_voltage_v <= bat.max_charge_voltage_v,
+        f"bms.absorption_voltage_v: {bms.absorption_voltage_v} V must not exceed "
+        f"battery.max_charge_voltage_v ({bat.max_charge_voltage_v} V)",
+    )
+    need(
+        bms.rebulk_voltage_v < bms.float_voltage_v,
+        f"bms.rebulk_voltage_v: {bms.rebulk_voltage_v} V must be below "
+        f"bms.float_voltage_v ({bms.float_voltage_v} V)",
+    )
+    need(
+        bat.min_discharge_voltage_v < bms.rebulk_voltage_v,
+        f"battery.min_discharge_voltage_v: {bat.min_discharge_voltage_v} V must be below "
+        f"bms.rebulk_voltage_v ({bms.rebulk_voltage_v} V)",
+    )
+    need(
+        bms.bulk_current_a <= bat.max_charge_current_a,
+        f"bms.bulk_current_a: {bms.bulk_current_a} A must not exceed "
+        f"battery.max_charge_current_a ({bat.max_charge_current_a} A)",
+    )
+    need(
+        bms.tail_current_a < bms.bulk_current_a or bms.bulk_current_a == 0,
+        f"bms.tail_current_a: {bms.tail_current_a} A must be below bms.bulk_current_a "
+        f"({bms.bulk_current_a} A)",
+    )
+    need(
+        gw.safe_discharge_current_a <= bat.max_discharge_current_a,
+        f"gateway.safe_discharge_current_a: {gw.safe_discharge_current_a} A must not exceed "
+        f"battery.max_discharge_current_a ({bat.max_discharge_current_a} A)",
+    )
+    need(
+        gw.command_max_age_s >= 2 * bms.period_s,
+        f"gateway.command_max_age_s: {gw.command_max_age_s} s must be at least twice "
+        f"bms.period_s ({bms.period_s} s), or every late command would count as stale",
+    )
+    return problems
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One ``section.key: reason`` line per problem."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"])
+        if error["type"] == "value_error" and not loc:
+            message = message.removeprefix("Value error, ")
+            lines.extend(message.split(_CROSS_FIELD_SEPARATOR))
+            continue
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against the example config)"
+        lines.append(f"{loc}: {message}" if loc else message)
+    return lines
+
+
+def parse_config(data: dict[str, Any]) -> AppConfig:
+    """Validate an already-parsed document. Raises :class:`ConfigError`."""
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def load_config(path: Path | str | None) -> AppConfig:
+    """Read and validate a TOML file; ``None`` gives the defaults. Raises :class:`ConfigError`."""
+    if path is None:
+        return AppConfig()
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    return parse_config(data)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def dump_config(cfg: AppConfig) -> str:
+    """The effective configuration as TOML (``None`` values appear as comments)."""
+    out: list[str] = []
+    for section_name in type(cfg).model_fields:
+        section = getattr(cfg, section_name)
+        out.append(f"[{section_name}]")
+        for key in type(section).model_fields:
+            value = getattr(section, key)
+            if value is None:
+                out.append(f"# {key} = (not set)")
+            else:
+                out.append(f"{key} = {_toml_value(value)}")
+        out.append("")
+    return "\n".join(out)

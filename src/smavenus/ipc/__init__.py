@@ -1,0 +1,1 @@
+"""The contract between smavenus's processes: bus names, members and message models (pure)."""

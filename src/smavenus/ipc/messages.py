@@ -1,0 +1,157 @@
+"""Pydantic models of every payload that crosses between smavenus processes.
+
+Receivers validate with ``Model.model_validate_json(payload)``; anything that fails is
+dropped with a logged reason and changes nothing. Models ignore unknown keys (``extra``), so
+a briefly newer sender during an update does not break an older receiver; breaking changes
+get a new interface version instead (see :mod:`smavenus.ipc.names`).
+
+Time: ``*_monotonic`` fields are ``CLOCK_MONOTONIC`` seconds, which every process on the host
+shares (Linux), so a receiver computes an age as ``now_monotonic - sent_monotonic``.
+``sent_unix`` is wall-clock time for people and logs only; ages never use it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smavenus.protocol import frames as f
+from smavenus.protocol.frames import AlarmCondition
+
+T = TypeVar("T")
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Percent = Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]
+
+#: Names of the 0x35A conditions a BMS may raise (SMA's reserved pairs excluded).
+ConditionName = Literal[
+    "general",
+    "high_voltage",
+    "low_voltage",
+    "high_temperature",
+    "low_temperature",
+    "high_temperature_charge",
+    "low_temperature_charge",
+    "high_current",
+    "high_charge_current",
+    "contactor",
+    "short_circuit",
+    "bms_internal",
+    "cell_imbalance",
+]
+
+
+def condition_from_name(name: str) -> AlarmCondition:
+    return AlarmCondition[name.upper()]
+
+
+class Message(BaseModel):
+    """Fields every payload carries."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    seq: int = Field(ge=0, description="increments by one per message from one sender process")
+    sent_monotonic: Finite
+    sent_unix: Finite
+
+    def age_s(self, now_monotonic: float) -> float:
+        return now_monotonic - self.sent_monotonic
+
+
+class Stamped(BaseModel, Generic[T]):
+    """A decoded SI frame and when the gateway received it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    received_monotonic: Finite
+    value: T
+
+    def age_s(self, now_monotonic: float) -> float:
+        return now_monotonic - self.received_monotonic
+
+
+class SiSnapshot(Message):
+    """Everything the SI said, one coherent snapshot per SI cycle (about once a second).
+
+    Each frame keeps the time it arrived, so a receiver can tell a value from this cycle from
+    one the SI skipped this time ("due to internal restrictions some data may be left out
+    for one cycle", SMA-TI §6). ``None``: never received since the gateway started.
+    Field names are the frame names of :data:`smavenus.protocol.specs.SI_FRAMES`.
+    """
+
+    si_present: bool = Field(description="a status frame arrived within si_absent_after_s")
+    external_power: Stamped[f.ExternalPower] | None = None
+    inverter_power: Stamped[f.InverterPower] | None = None
+    external_reactive_power: Stamped[f.ExternalReactivePower] | None = None
+    inverter_reactive_power: Stamped[f.InverterReactivePower] | None = None
+    output_voltage: Stamped[f.OutputVoltage] | None = None
+    battery_status: Stamped[f.BatteryStatus] | None = None
+    si_status: Stamped[f.SiStatus] | None = None
+    relay_status: Stamped[f.RelayStatus] | None = None
+    total_load: Stamped[f.TotalLoad] | None = None
+    external_voltage: Stamped[f.ExternalVoltage] | None = None
+    power_summary: Stamped[f.PowerSummary] | None = None
+
+
+class BmsCommand(Message):
+    """What the bms-controller wants the gateway to send to the SI.
+
+    The gateway clamps every limit to the configured hard limits again before sending
+    (defence in depth); out-of-range values here are clamped, not rejected. Non-finite
+    numbers and unknown condition names are rejected.
+    """
+
+    charge_voltage_v: Finite
+    charge_current_a: Finite
+    discharge_current_a: Finite
+    discharge_voltage_v: Finite
+    soc_pct: Percent
+    soh_pct: Percent = 100.0
+    battery_voltage_v: Finite | None = None
+    battery_current_a: Finite | None = Field(None, description="+ = charging (Victron's sign)")
+    battery_temperature_c: Finite | None = None
+    alarms: frozenset[ConditionName] = frozenset()
+    warnings: frozenset[ConditionName] = frozenset()
+    #: Why each limit has its value, for logs and displays: {"charge_current_a": "absorption"}.
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+BusState = Literal["opening", "active", "passive", "bus_off", "down"]
+#: Where the limits being sent come from (the gateway's staleness policy).
+CommandSource = Literal["cold_start", "persisted", "controller", "stale"]
+
+
+class SentLimits(BaseModel):
+    """The values in the last BMS frame set, after clamping, with the reason for each."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    charge_voltage_v: Finite
+    charge_current_a: Finite
+    discharge_current_a: Finite
+    discharge_voltage_v: Finite
+    soc_pct: Percent
+    alarms: frozenset[ConditionName] = frozenset()
+    warnings: frozenset[ConditionName] = frozenset()
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+class GatewayHealth(Message):
+    """The can-gateway's view of the bus and of what it sends."""
+
+    interface: str
+    channel: str
+    bus_state: BusState
+    si_present: bool
+    frames_received: int = Field(ge=0)
+    frames_sent: int = Field(ge=0)
+    frames_dropped: int = Field(ge=0, description="sends that failed")
+    frames_malformed: int = Field(ge=0, description="SI frames that failed to decode")
+    frames_foreign: int = Field(ge=0, description="frames of IDs we do not use (filtered late)")
+    last_seen_monotonic: dict[str, Finite] = Field(
+        default_factory=dict, description='per CAN ID ("0x305"), when it was last received'
+    )
+    command_source: CommandSource
+    command_age_s: Finite | None = None
+    sent: SentLimits | None = None

@@ -1,0 +1,143 @@
+"""A simulated USB-CAN adapter (slcan) on a pseudo-terminal.
+
+The host (python-can's ``slcan`` interface, hence the can-gateway) opens ``link_path``, a
+stable symlink to the pty's slave side, exactly as it would open ``/dev/ttyACM0`` or a
+``/dev/serial/by-id/…`` link. :meth:`SlcanPty.unplug` closes the pty (the host's reads fail as
+with a pulled USB cable) and removes the link; :meth:`SlcanPty.plug` creates a new pty and
+points the link at it again, as udev does on replug.
+
+Reading is event-driven (``loop.add_reader`` on the master side); writes never block: if the
+host stops reading and the pty buffer fills, frames are dropped and counted, as a real
+adapter's USB buffer would drop them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from smavenus.slcan.device import HostFrame, SlcanDevice
+
+log = structlog.get_logger(__name__)
+
+HostFrameCallback = Callable[[HostFrame], None]
+
+
+class SlcanPty:
+    """One simulated adapter. Create, :meth:`plug`, then :meth:`send_frame` bus traffic to the host."""
+
+    def __init__(
+        self,
+        on_host_frame: HostFrameCallback,
+        link_path: Path | None = None,
+        device: SlcanDevice | None = None,
+    ) -> None:
+        self.device = device or SlcanDevice()
+        self.link_path = link_path
+        self._on_host_frame = on_host_frame
+        self._master: int | None = None
+        self._slave: int | None = None
+        self.slave_name: str | None = None
+        self.frames_to_host = 0
+        self.frames_dropped = 0
+        self.frames_from_host = 0
+
+    @property
+    def path(self) -> str:
+        """What the host should open: the stable link if there is one, else the pty itself."""
+        if self.link_path is not None:
+            return str(self.link_path)
+        if self.slave_name is None:
+            raise RuntimeError("the adapter is unplugged")
+        return self.slave_name
+
+    @property
+    def plugged(self) -> bool:
+        return self._master is not None
+
+    def plug(self) -> str:
+        """Create the pty (and the link); start answering the host. Returns :attr:`path`."""
+        if self._master is not None:
+            return self.path
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no CR/NL translation: the host sees bytes as sent
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.slave_name = os.ttyname(slave)
+        self.device = SlcanDevice(
+            version=self.device.version, serial_number=self.device.serial_number
+        )
+        if self.link_path is not None:
+            temporary = self.link_path.with_name(self.link_path.name + ".new")
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+            temporary.symlink_to(self.slave_name)
+            temporary.replace(self.link_path)
+        asyncio.get_running_loop().add_reader(master, self._readable)
+        log.info("slcan_adapter_plugged", path=self.path, pty=self.slave_name)
+        return self.path
+
+    def unplug(self) -> None:
+        """Close the pty as a pulled USB cable would; the host's next read fails."""
+        if self._master is None:
+            return
+        asyncio.get_running_loop().remove_reader(self._master)
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = None
+        if self.link_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
+        log.info("slcan_adapter_unplugged", pty=self.slave_name)
+
+    def send_frame(self, can_id: int, data: bytes, *, extended: bool = False) -> bool:
+        """Deliver a bus frame to the host if its channel is open. False if not delivered."""
+        if self._master is None or not self.device.is_open:
+            return False
+        if self._write(self.device.frame_line(can_id, data, extended=extended)):
+            self.frames_to_host += 1
+            return True
+        self.frames_dropped += 1
+        return False
+
+    def _write(self, payload: bytes) -> bool:
+        if self._master is None:
+            return False
+        try:
+            written = os.write(self._master, payload)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.EBADF):
+                return False
+            raise
+        return written == len(payload)
+
+    def _readable(self) -> None:
+        if self._master is None:
+            return
+        try:
+            data = os.read(self._master, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return
+            raise
+        reply = self.device.feed(data)
+        if reply:
+            self._write(reply)
+        if self.device.transmitted:
+            frames, self.device.transmitted = self.device.transmitted, []
+            for frame in frames:
+                self.frames_from_host += 1
+                self._on_host_frame(frame)

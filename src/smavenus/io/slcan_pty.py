@@ -31,7 +31,7 @@ HostFrameCallback = Callable[[HostFrame], None]
 
 
 class SlcanPty:
-    """One simulated adapter. Create, :meth:`plug`, then :meth:`send_frame` bus traffic to the host."""
+    """One simulated adapter: :meth:`plug` it, then :meth:`send_frame` bus traffic to the host."""
 
     def __init__(
         self,

@@ -205,22 +205,20 @@ def parse_frame_line(text: str) -> HostFrame | None:
     extended = kind in ("T", "R")
     remote = kind in ("r", "R")
     id_len = 8 if extended else 3
-    try:
-        can_id = int(text[1 : 1 + id_len], 16)
-        dlc = int(text[1 + id_len])
-    except (ValueError, IndexError):
+    id_text, dlc_text, payload = (
+        text[1 : 1 + id_len],
+        text[1 + id_len : 2 + id_len],
+        text[2 + id_len :],
+    )
+    if len(id_text) != id_len or not dlc_text.isdigit() or not _is_hex(id_text + payload):
         return None
-    if len(text[1 : 1 + id_len]) != id_len or not 0 <= dlc <= 8:
+    can_id, dlc = int(id_text, 16), int(dlc_text)
+    valid = dlc <= 8 and can_id <= (0x1FFFFFFF if extended else 0x7FF)
+    valid = valid and len(payload) == (0 if remote else 2 * dlc)
+    if not valid:
         return None
-    if can_id > (0x1FFFFFFF if extended else 0x7FF):
-        return None
-    payload = text[2 + id_len :]
-    if remote:
-        return HostFrame(can_id, b"", extended, True) if not payload else None
-    if len(payload) != 2 * dlc:
-        return None
-    try:
-        data = bytes.fromhex(payload)
-    except ValueError:
-        return None
-    return HostFrame(can_id, data, extended, False)
+    return HostFrame(can_id, bytes.fromhex(payload), extended, remote)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)

@@ -49,7 +49,8 @@ class PrivateDbusDaemon:
         include = (
             f"\n  <include>{self.extra_policy_file}</include>" if self.extra_policy_file else ""
         )
-        policy = "" if self.extra_policy_file else _OPEN_POLICY
+        # The open policy first: an included file's rules come later and so take precedence.
+        policy = _OPEN_POLICY
         return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>

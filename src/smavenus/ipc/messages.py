@@ -155,3 +155,96 @@ class GatewayHealth(Message):
     command_source: CommandSource
     command_age_s: Finite | None = None
     sent: SentLimits | None = None
+
+
+# bms-controller ----------------------------------------------------------------------------
+
+#: The charge controller's states (docs/controller.md). The vebus publisher maps them to
+#: ``/VebusChargeState`` (1 bulk, 2 absorption, 3 float) and ``/State`` (3, 4, 5).
+ChargeStateName = Literal["bulk", "absorption", "float"]
+#: How the controller uses the SI's SoC-based grid start (232.41 GdSocEna, 233.01-04).
+GridAssistModeName = Literal["off", "low_battery", "keep_charged", "time_window"]
+#: Where the controller's live settings come from.
+SettingsSource = Literal["toml", "localsettings"]
+#: Which measurements the controller regulates on.
+MeasurementSource = Literal["battery_monitor", "si", "none"]
+ProtectionLevel = Literal["warning", "alarm"]
+
+
+class Limit(BaseModel):
+    """One limit sent to the SI and the reason it has this value (``"absorption"``,
+    ``"cell_over_voltage"``, ``"temperature_derate"``, ``"hard_limit"`` …)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    value: Finite
+    reason: str
+
+
+class ControllerLimits(BaseModel):
+    """The four 0x351 limits, as commanded (before the gateway's own clamp)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    charge_voltage_v: Limit
+    charge_current_a: Limit
+    discharge_current_a: Limit
+    discharge_voltage_v: Limit
+
+
+class InputState(BaseModel):
+    """How fresh one input is. ``age_s`` None: never received since the controller started."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    age_s: Finite | None = None
+    stale: bool
+    source: str | None = Field(None, description="the D-Bus service it comes from, if any")
+
+
+class ActiveProtection(BaseModel):
+    """A protection that is raising a warning or an alarm now."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(description='the rule, e.g. "cell_over_voltage", "battery_monitor_stale"')
+    condition: ConditionName
+    level: ProtectionLevel
+    value: Finite | None = Field(None, description="the measured value that triggered it")
+    threshold: Finite | None = Field(None, description="the threshold it crossed")
+    since_monotonic: Finite
+
+
+class ControllerStatus(Message):
+    """What the bms-controller is doing and why; emitted with every command.
+
+    For the vebus publisher (``/State``, ``/VebusChargeState``, ``/Alarms/*``) and displays.
+    ``alarms``/``warnings`` are exactly what the matching :class:`BmsCommand` carries.
+    """
+
+    charge_state: ChargeStateName
+    charge_state_since_monotonic: Finite
+    charge_state_reason: str = Field(description='why the state was entered, e.g. "tail_current"')
+    limits: ControllerLimits
+    soc_pct: Percent = Field(description="the SoC sent to the SI")
+    soc_reason: str = Field(description='"battery_monitor", "grid_request", "estimated" …')
+    battery_soc_pct: Percent | None = Field(None, description="the SoC measured (monitor)")
+    measurement_source: MeasurementSource
+    battery_voltage_v: Finite | None = None
+    battery_current_a: Finite | None = Field(None, description="+ = charging (Victron's sign)")
+    battery_temperature_c: Finite | None = None
+    min_cell_voltage_v: Finite | None = None
+    max_cell_voltage_v: Finite | None = None
+    alarms: frozenset[ConditionName] = frozenset()
+    warnings: frozenset[ConditionName] = frozenset()
+    protections: tuple[ActiveProtection, ...] = ()
+    grid_assist_mode: GridAssistModeName
+    grid_requested: bool = Field(description="the reported SoC is lowered to make the SI connect")
+    grid_reason: str
+    #: Keys: "battery_monitor", "si" (the gateway's snapshot), "timezone".
+    inputs: dict[str, InputState] = Field(default_factory=dict)
+    battery_service: str | None = Field(None, description="the battery monitor followed")
+    settings_source: SettingsSource
+    last_full_charge_unix: Finite | None = Field(
+        None, description="wall-clock time the last absorption ended on tail current"
+    )

@@ -1,0 +1,384 @@
+"""The vebus-publisher's brain, sans-I/O: inputs with their times in, path values out.
+
+The edge feeds it what arrives (:meth:`VebusCore.on_snapshot`, :meth:`~VebusCore.on_health`,
+:meth:`~VebusCore.on_charge_phase`), asks for :meth:`~VebusCore.values` to publish, and
+re-arms one timer at :meth:`~VebusCore.next_deadline`. It never reads a clock: every call
+takes ``now`` (monotonic seconds, the clock the gateway stamps frames with).
+
+**Staleness.** Each cached input has a time and the one max age ``[vebus]
+snapshot_max_age_s``: the snapshot (``sent_monotonic``), each SI frame in it
+(``received_monotonic``), the gateway's health and the controller's status. An input
+``max_age`` or more old is not used: the values that depend on it become invalid, and when
+the snapshot itself is old (or says the SI is absent) ``/Connected`` is 0 and every value
+from the SI, the gateway or the controller is invalid. Frozen numbers are never shown.
+Each change of freshness is reported once as an :class:`Event` for the edge to log.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot, Stamped
+from smavenus.vebus.energy import EnergyMeter, PowerSample
+from smavenus.vebus.enums import AlarmLevel, Mode
+from smavenus.vebus.mapping import (
+    ChargePhase,
+    Conditions,
+    Fresh,
+    GridLostLatch,
+    Options,
+    StateFacts,
+    ac_input_connected,
+    ac_source_present,
+    ac_values,
+    active_input_values,
+    active_node,
+    bms_alarm_values,
+    charge_state,
+    dc_values,
+    led_values,
+    line_powers,
+    lines_with_voltage,
+    overload_alarm,
+    state_facts,
+    vebus_state,
+)
+from smavenus.vebus.paths import (
+    BOL_PATHS,
+    VebusPath,
+    energy_path,
+    paths_from,
+    vebus_paths,
+)
+from smavenus.vebus.state import PersistedState
+
+#: Installation constants no SI frame tells us (venus-dbus.md §1.3, §2.1).
+PRODUCT_ID = 0
+#: VE.Bus firmware numbers are hex-coded; DVCC raises "firmware insufficient" below 0x422.
+FIRMWARE_VERSION = 0x476
+
+FRAME_NAMES: tuple[str, ...] = tuple(Fresh.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    process_name: str
+    process_version: str
+    connection: str
+    product_name: str
+    device_instance: int
+
+
+@dataclass(frozen=True)
+class BatteryLimits:
+    """Starting values of the DVCC-written paths (DVCC only writes paths that are valid)."""
+
+    max_charge_voltage_v: float
+    max_charge_current_a: float
+    max_discharge_current_a: float
+    low_voltage_v: float
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    identity: Identity
+    limits: BatteryLimits
+    max_age_s: float = 5.0
+    save_interval_s: float = 8.0
+    mode_control: bool = False
+    ac_in_current_limit_a: float | None = None
+    options: Options = field(default_factory=Options)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the edge should log once: ``name`` is a snake_case fact."""
+
+    name: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _GatewayView:
+    command_source: str
+    conditions: Conditions  #: what the gateway sent in 0x35A
+
+
+@dataclass(frozen=True)
+class _ControllerView:
+    phase: ChargePhase
+    conditions: Conditions
+
+
+@dataclass(frozen=True)
+class _Timed:
+    value: Any
+    at: float  #: monotonic s
+
+
+class VebusCore:
+    def __init__(self, settings: CoreSettings, state: PersistedState, now: float) -> None:
+        self.settings = settings
+        self.paths: tuple[VebusPath, ...] = vebus_paths(mode_control=settings.mode_control)
+        self._stale_paths = paths_from(self.paths, lambda p: p.source.goes_stale)
+        self._snapshot: SiSnapshot | None = None
+        self._health: _Timed | None = None
+        self._controller: _Timed | None = None
+        self._latch = GridLostLatch()
+        self._meter = EnergyMeter(state.energy_j)
+        self._si_seen = state.si_seen
+        self._phases_seen = state.phases_seen
+        self._ac_input_seen = state.ac_input_seen
+        self.mode = Mode(state.mode) if state.mode is not None else Mode.ON
+        self.custom_name = state.custom_name
+        self._freshness: dict[str, bool] = {}
+        self._events: list[Event] = []
+        self._last_save = now
+        self._dirty = False
+        self._save_now = False
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def on_snapshot(self, snapshot: SiSnapshot, now: float) -> None:
+        self._snapshot = snapshot
+        si = self._fresh_frames(now)
+        if si is not None:
+            self._learn(si)
+            relay = snapshot.relay_status
+            if relay is not None and si.relay_status is not None:
+                self._latch.observe(relay.received_monotonic, relay.value.ac2_voltage_valid)
+        self._dirty |= self._meter.hold(now, self._power_sample(si, now))
+
+    def on_health(self, health: GatewayHealth) -> None:
+        sent = health.sent
+        conditions = Conditions(sent.alarms, sent.warnings) if sent else Conditions()
+        self._health = _Timed(
+            _GatewayView(health.command_source, conditions), health.sent_monotonic
+        )
+
+    def on_controller(self, status: ControllerStatus) -> None:
+        view = _ControllerView(
+            ChargePhase(status.charge_state), Conditions(status.alarms, status.warnings)
+        )
+        self._controller = _Timed(view, status.sent_monotonic)
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode = mode
+        self._save_now = self._dirty = True
+
+    def set_custom_name(self, name: str) -> None:
+        self.custom_name = name
+        self._save_now = self._dirty = True
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def fixed_values(self) -> dict[str, Any]:
+        """Identity and the starting values of the writable paths (set once, at start)."""
+        ident, limits = self.settings.identity, self.settings.limits
+        mode_control = self.settings.mode_control
+        values: dict[str, Any] = {
+            "/Mgmt/ProcessName": ident.process_name,
+            "/Mgmt/ProcessVersion": ident.process_version,
+            "/Mgmt/Connection": ident.connection,
+            "/DeviceInstance": ident.device_instance,
+            "/ProductId": PRODUCT_ID,
+            "/ProductName": ident.product_name,
+            "/FirmwareVersion": FIRMWARE_VERSION,
+            "/HardwareVersion": None,
+            "/CustomName": self.custom_name,
+            "/Ac/ActiveIn/CurrentLimit": self.settings.ac_in_current_limit_a,
+            "/Ac/In/1/CurrentLimit": self.settings.ac_in_current_limit_a,
+            "/Ac/In/1/CurrentLimitIsAdjustable": 0,
+            "/Mode": int(self.mode if mode_control else Mode.ON),
+            "/ModeIsAdjustable": int(mode_control),
+            "/Dc/0/MaxChargeCurrent": limits.max_charge_current_a,
+        }
+        bol = (
+            limits.max_charge_voltage_v,
+            limits.max_charge_current_a,
+            limits.max_discharge_current_a,
+            limits.low_voltage_v,
+        )
+        values |= {path: value for (path, _unit), value in zip(BOL_PATHS, bol, strict=True)}
+        return values
+
+    def values(self, now: float) -> dict[str, Any]:
+        """Every path that is not fixed or written by Venus, as of ``now``."""
+        self._dirty |= self._meter.advance(now)
+        si = self._fresh_frames(now)
+        connected = si is not None
+        values: dict[str, Any] = {"/Connected": int(connected)}
+        values |= self._latched_values()
+        values |= {energy_path(name): kwh for name, kwh in self._meter.kwh().items()}
+        if si is None:
+            values |= dict.fromkeys(self._stale_paths)
+            return values
+        gateway: _GatewayView | None = self._fresh("gateway_health", self._health, now)
+        controller: _ControllerView | None = self._fresh("controller_status", self._controller, now)
+        phase = controller.phase if controller else None
+        values |= ac_values(si, self._phases_seen)
+        values |= dc_values(si)
+        values |= active_input_values(si, self.settings.options)
+        facts: StateFacts = state_facts(si, phase)
+        values["/State"] = vebus_state(facts)
+        values["/VebusChargeState"] = charge_state(phase)
+        values["/VebusError"] = 0
+        values["/Alarms/GridLost"] = int(self._grid_lost())
+        values["/Alarms/Overload"] = overload_alarm(si)
+        known = [view.conditions for view in (gateway, controller) if view is not None]
+        values |= bms_alarm_values(
+            reduce(operator.or_, known) if known else None,
+            gateway.command_source if gateway else None,
+        )
+        values |= led_values(values, si)
+        return values
+
+    def next_deadline(self, now: float) -> float | None:
+        """When :meth:`values` would change without a new input, or state is due to be saved."""
+        ages = self._expiries()
+        deadlines = [t for t in ages if t > now]
+        if self._dirty:
+            deadlines.append(now if self._save_now else self._last_save + self._save_interval)
+        return min(deadlines, default=None)
+
+    def drain_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    @property
+    def _save_interval(self) -> float:
+        return self.settings.save_interval_s
+
+    def save_due(self, now: float) -> bool:
+        return self._dirty and (self._save_now or now >= self._last_save + self._save_interval)
+
+    def state(self) -> PersistedState:
+        return PersistedState(
+            energy_j=self._meter.joules,
+            si_seen=self._si_seen,
+            phases_seen=self._phases_seen,
+            ac_input_seen=self._ac_input_seen,
+            mode=self.mode if self.settings.mode_control else None,
+            custom_name=self.custom_name,
+        )
+
+    def saved(self, now: float) -> None:
+        self._last_save = now
+        self._dirty = self._save_now = False
+
+    def stop(self, now: float) -> PersistedState:
+        """Count energy up to ``now`` and return the state to save on a clean stop."""
+        self._meter.advance(now)
+        return self.state()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _transition(
+        self, key: str, fresh: bool, *, quiet_start: bool = False, **fields: Any
+    ) -> None:
+        """Record an input's freshness; report a change (and a first fresh one, unless quiet)."""
+        previous = self._freshness.get(key)
+        self._freshness[key] = fresh
+        if previous is None and (not fresh or quiet_start):
+            return
+        if previous != fresh:
+            name = f"{key}_fresh" if fresh else f"{key}_stale"
+            self._events.append(Event(name, {"max_age_s": self.settings.max_age_s, **fields}))
+
+    def _young(self, at: float, now: float) -> bool:
+        return now - at < self.settings.max_age_s
+
+    def _fresh_frames(self, now: float) -> Fresh | None:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return None
+        young = self._young(snapshot.sent_monotonic, now)
+        connected = young and snapshot.si_present
+        self._transition(
+            "si_snapshot",
+            connected,
+            snapshot_age_s=round(now - snapshot.sent_monotonic, 3),
+            si_present=snapshot.si_present,
+        )
+        if not connected:
+            return None
+        frames: dict[str, Any] = {}
+        for name in FRAME_NAMES:
+            stamped: Stamped[Any] | None = getattr(snapshot, name)
+            fresh = stamped is not None and self._young(stamped.received_monotonic, now)
+            if stamped is not None:
+                self._transition(
+                    f"si_frame_{name}",
+                    fresh,
+                    quiet_start=True,
+                    age_s=round(now - stamped.received_monotonic, 3),
+                )
+            frames[name] = stamped.value if fresh and stamped is not None else None
+        return Fresh(**frames)
+
+    def _fresh(self, key: str, timed: _Timed | None, now: float) -> Any:
+        if timed is None:
+            return None
+        fresh = self._young(timed.at, now)
+        self._transition(key, fresh, age_s=round(now - timed.at, 3))
+        return timed.value if fresh else None
+
+    def _expiries(self) -> list[float]:
+        max_age = self.settings.max_age_s
+        times: list[float] = []
+        if self._snapshot is not None:
+            times.append(self._snapshot.sent_monotonic + max_age)
+            for name in FRAME_NAMES:
+                stamped = getattr(self._snapshot, name)
+                if stamped is not None:
+                    times.append(stamped.received_monotonic + max_age)
+        times += [timed.at + max_age for timed in (self._health, self._controller) if timed]
+        return times
+
+    def _learn(self, si: Fresh) -> None:
+        """Latch the installation facts the SI shows (they are persisted)."""
+        lines = max(self._phases_seen, lines_with_voltage(si))
+        ac_input = self._ac_input_seen or ac_source_present(si)
+        if (lines, ac_input, True) != (self._phases_seen, self._ac_input_seen, self._si_seen):
+            self._events.append(
+                Event("si_installation_learned", {"phases": lines, "ac_input": ac_input})
+            )
+            self._phases_seen, self._ac_input_seen, self._si_seen = lines, ac_input, True
+            self._dirty = True
+
+    def _latched_values(self) -> dict[str, Any]:
+        if not self._si_seen:
+            return {"/Ac/NumberOfPhases": None, "/Ac/NumberOfAcInputs": None}
+        inputs = 0
+        if self._ac_input_seen:
+            inputs = 2 if self.settings.options.generator_as_ac_in_2 else 1
+        return {
+            "/Ac/NumberOfPhases": self._phases_seen or None,
+            "/Ac/NumberOfAcInputs": inputs,
+        }
+
+    def _grid_lost(self) -> AlarmLevel:
+        if not (self.settings.options.grid_lost_alarm and self._ac_input_seen):
+            return AlarmLevel.OK  # no alarm for a grid the SI never had
+        return self._latch.level
+
+    def _power_sample(self, si: Fresh | None, now: float) -> PowerSample | None:
+        if si is None or self._snapshot is None:
+            return None
+        powers = line_powers(si, self._phases_seen)
+        if powers is None or ac_input_connected(si) is None:
+            return None
+        snapshot = self._snapshot
+        used = [snapshot.external_power, snapshot.inverter_power, snapshot.relay_status]
+        oldest = min(s.received_monotonic for s in used if s is not None)
+        return PowerSample(
+            powers,
+            active_node(si, self.settings.options),
+            min(oldest, snapshot.sent_monotonic) + self.settings.max_age_s,
+        )

@@ -162,6 +162,23 @@ class VebusConfig(_Section):
     allow_mode_control: bool = Field(
         False, description="let /Mode On/Off drive the SI (needs 0x35C)"
     )
+    generator_as_ac_in_2: bool = Field(
+        False,
+        description="AC2 serves grid and generator: show the generator (0x307 GnRn) as AC in 2",
+    )
+    grid_lost_alarm: bool = Field(
+        True, description="raise /Alarms/GridLost when AC2 is lost (once the SI has had one)"
+    )
+    ac_in_current_limit_a: float | None = Field(
+        None,
+        ge=0.0,
+        le=1000.0,
+        allow_inf_nan=False,
+        description="the AC2 current limit set on the SI, for display (the SI does not report it)",
+    )
+    state_save_interval_s: float = Field(
+        8.0, ge=1.0, le=10.0, description="energy counters are saved this often (crash loss)"
+    )
 
 
 class LoggingConfig(_Section):

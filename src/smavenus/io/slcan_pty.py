@@ -23,11 +23,12 @@ from pathlib import Path
 
 import structlog
 
-from smavenus.slcan.device import HostFrame, SlcanDevice
+from smavenus.slcan.device import ChannelState, HostFrame, SlcanDevice
 
 log = structlog.get_logger(__name__)
 
 HostFrameCallback = Callable[[HostFrame], None]
+ChannelCallback = Callable[[ChannelState], None]
 
 
 class SlcanPty:
@@ -38,10 +39,13 @@ class SlcanPty:
         on_host_frame: HostFrameCallback,
         link_path: Path | None = None,
         device: SlcanDevice | None = None,
+        on_channel_change: ChannelCallback | None = None,
     ) -> None:
         self.device = device or SlcanDevice()
         self.link_path = link_path
         self._on_host_frame = on_host_frame
+        #: Called with the new state when the host opens or closes the channel.
+        self._on_channel_change = on_channel_change
         self._master: int | None = None
         self._slave: int | None = None
         self.slave_name: str | None = None
@@ -133,9 +137,12 @@ class SlcanPty:
             if exc.errno == errno.EIO:
                 return
             raise
+        state_before = self.device.state
         reply = self.device.feed(data)
         if reply:
             self._write(reply)
+        if self.device.state is not state_before and self._on_channel_change is not None:
+            self._on_channel_change(self.device.state)
         if self.device.transmitted:
             frames, self.device.transmitted = self.device.transmitted, []
             for frame in frames:

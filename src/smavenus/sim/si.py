@@ -1,0 +1,630 @@
+"""The Sunny Island's rules as an external-BMS inverter: what it does with BMS frames and time.
+
+Sources: SMA-TI "Connecting Batteries with external BMS to SUNNY ISLAND" §2, §4, §5, §7 and the
+practitioner notes collected in ``/work/shared/reference/sma-sunny-island-can.md``. Where the
+sources are silent the choice is named in ``docs/simulator.md`` ("Modelling choices").
+
+State is a set of **stop causes**: the SI operates when the set is empty. Each cause has a rule
+(:data:`CAUSE_RULES`): how it is left (by itself when its condition clears, by a start command,
+or only by the SI's own start button) and whether it is a failure (0x306 state 4, error bit).
+Everything takes ``now_s``; nothing reads a clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from smavenus.errors import FrameDecodeError
+from smavenus.protocol import (
+    AlarmCondition,
+    AlarmsWarnings,
+    BatteryMeasurements,
+    ChargeLimits,
+    OnOffCommand,
+    PairState,
+    RemoteOnOff,
+    SocSoh,
+    decode,
+)
+from smavenus.protocol.fields import Scaled
+from smavenus.protocol.specs import SPECS_BY_ID
+from smavenus.sim.events import EventKind, Recorder
+from smavenus.sim.scenario import GridSection, SiSection
+
+
+class StopCause(enum.Enum):
+    BUTTON = "button"  #: stopped with its own button, or waiting for a start at power-on
+    QUICK_STOP = "quick_stop"  #: 0x00F
+    REMOTE_OFF = "remote_off"  #: 0x35C off
+    BMS_TIMEOUT = "bms_timeout"  #: F952
+    BMS_ALARM = "bms_alarm"  #: F920-F935 from 0x35A
+    DISCHARGE_VOLTAGE = "discharge_voltage"  #: battery below DVL
+    BATTERY_PROTECTION_1 = "battery_protection_1"
+    BATTERY_PROTECTION_2 = "battery_protection_2"
+    BATTERY_PROTECTION_3 = "battery_protection_3"
+
+
+class Restart(enum.Enum):
+    AUTO = "auto"  #: when the condition clears (if Autostart is on)
+    START_COMMAND = "start_command"  #: the start button, or 0x35C on
+    BUTTON = "button"  #: only the SI's own start button
+
+
+@dataclass(frozen=True)
+class CauseRule:
+    restart: Restart
+    failure: bool
+    switch_off: bool = False  #: the SI switches off completely: no CAN, BMS values lost
+
+
+CAUSE_RULES: Mapping[StopCause, CauseRule] = MappingProxyType(
+    {
+        StopCause.BUTTON: CauseRule(Restart.START_COMMAND, failure=False),
+        StopCause.QUICK_STOP: CauseRule(Restart.START_COMMAND, failure=False),
+        StopCause.REMOTE_OFF: CauseRule(Restart.START_COMMAND, failure=False),
+        StopCause.BMS_TIMEOUT: CauseRule(Restart.AUTO, failure=True),
+        StopCause.BMS_ALARM: CauseRule(Restart.AUTO, failure=True),
+        StopCause.DISCHARGE_VOLTAGE: CauseRule(Restart.AUTO, failure=False),
+        StopCause.BATTERY_PROTECTION_1: CauseRule(Restart.AUTO, failure=False),
+        StopCause.BATTERY_PROTECTION_2: CauseRule(Restart.AUTO, failure=False),
+        StopCause.BATTERY_PROTECTION_3: CauseRule(Restart.BUTTON, failure=False, switch_off=True),
+    }
+)
+
+PROTECTION_CAUSES = (
+    StopCause.BATTERY_PROTECTION_1,
+    StopCause.BATTERY_PROTECTION_2,
+    StopCause.BATTERY_PROTECTION_3,
+)
+
+#: The SI's values before the BMS is heard and after a timeout (SMA-TI QCG table): CVL 54 V,
+#: CCL 0 A, DCL 0 A, DVL 42 V (226.02; the CAN table says 41 V), SoC 0 %, SoH 100 %.
+BMS_DEFAULTS: Mapping[str, float | None] = MappingProxyType(
+    {
+        "charge_voltage_v": 54.0,
+        "charge_current_a": 0.0,
+        "discharge_current_a": 0.0,
+        "discharge_voltage_v": 42.0,
+        "soc_pct": 0.0,
+        "soh_pct": 100.0,
+        "soc_hires_pct": None,
+        "temperature_c": None,
+    }
+)
+LIMIT_KEYS = ("charge_voltage_v", "charge_current_a", "discharge_current_a", "discharge_voltage_v")
+SOC_KEYS = ("soc_pct", "soh_pct", "soc_hires_pct")
+
+#: Charging at or above this counts as "charging" for battery protection (SMA: 3 A, 5 min).
+PROTECTION_CHARGE_A = 3.0
+#: AC2 is valid within these fractions of the nominal voltage and frequency.
+AC2_VOLTAGE_WINDOW = (0.80, 1.15)
+AC2_FREQUENCY_WINDOW = (0.95, 1.05)
+
+
+def _field_range(can_id: int, name: str) -> tuple[float | None, float | None]:
+    for spec_field in SPECS_BY_ID[can_id].fields:
+        if isinstance(spec_field, Scaled) and spec_field.name == name:
+            return spec_field.minimum, spec_field.maximum
+    raise KeyError(name)
+
+
+#: The accepted range of each value the SI checks, from the frame table (SMA-TI ranges).
+VALUE_RANGES: Mapping[str, tuple[float | None, float | None]] = MappingProxyType(
+    {
+        **{key: _field_range(0x351, key) for key in LIMIT_KEYS},
+        **{key: _field_range(0x355, key) for key in SOC_KEYS},
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """What the SI measures or knows about the rest of the world at ``now``."""
+
+    ocv_v: float  #: battery voltage at rest
+    terminal_v: float  #: battery voltage under the last step's current
+    battery_current_a: float  #: + charging
+    total_load_w: float
+    ac2_present: bool  #: mains present / generator available
+    ac2_voltage_v: float
+    ac2_frequency_hz: float
+
+
+class SunnyIsland:
+    """One SI cluster (the master speaks for all lines)."""
+
+    def __init__(self, si: SiSection, grid: GridSection, recorder: Recorder) -> None:
+        self.cfg = si
+        self.grid_cfg = grid
+        self.rec = recorder
+        self.bms: dict[str, float | None] = dict(BMS_DEFAULTS)
+        self.alarms: set[AlarmCondition] = set()
+        self.warnings: set[AlarmCondition] = set()
+        self.causes: set[StopCause] = set()
+        self.bms_name = ""
+        self.bms_capacity_ah: float | None = None
+        self.last_watch_s = 0.0
+        self.last_limits_s = 0.0
+        self.f952 = False
+        self.w952 = False
+        self.pending_alarm_s: float | None = None
+        self.ccl_applied_a = 0.0
+        self.last_charge_s = 0.0
+        self.started_s = 0.0
+        self.bp2_retry_s: float | None = None
+        self.silenced_until_s: float | None = None
+        self.silenced = False
+        self._rejected: dict[str, float] = {}
+        # AC2
+        self.ac2_live = False  #: voltage on AC2 (mains present, or the generator running)
+        self.ac2_valid = False
+        self.ac2_valid_since_s = 0.0
+        self.soc_request = False
+        self.load_request = False
+        self.requested = False
+        self.relay_closed = False
+        self.generator_started_s: float | None = None
+        self._handlers: dict[int, Callable[[float, Any], None]] = {
+            0x351: self._on_limits,
+            0x355: self._on_soc,
+            0x356: self._on_measurements,
+            0x35A: self._on_alarms,
+            0x35E: self._on_name,
+            0x35F: self._on_info,
+            0x00F: self._on_quick_stop,
+            0x35C: self._on_remote,
+        }
+        if si.initial_state == "standby":
+            self.causes.add(StopCause.BUTTON)
+
+    # -- derived state ----------------------------------------------------------------------
+
+    @property
+    def operating(self) -> bool:
+        return not self.causes
+
+    @property
+    def switched_off(self) -> bool:
+        return any(CAUSE_RULES[c].switch_off for c in self.causes)
+
+    @property
+    def failure(self) -> bool:
+        return any(CAUSE_RULES[c].failure for c in self.causes)
+
+    @property
+    def soc_in_use_pct(self) -> float:
+        """HiResSOC if the BMS sends it, else SOC (SMA-TI: the SI prefers the former)."""
+        hires = self.bms["soc_hires_pct"]
+        value = hires if hires is not None else self.bms["soc_pct"]
+        return 0.0 if value is None else value
+
+    def limit(self, key: str) -> float:
+        value = self.bms[key]
+        return float(BMS_DEFAULTS[key] or 0.0) if value is None else value
+
+    def error_number(self) -> int:
+        """0x306 bytes 4-5: the active failure's number, else the active warning's, else 0."""
+        if StopCause.BMS_TIMEOUT in self.causes:
+            return 952
+        if StopCause.BMS_ALARM in self.causes and self.alarms:
+            return min(c.value[0] for c in self.alarms)
+        if self.w952:
+            return 952
+        if self.warnings:
+            return min(c.value[1] for c in self.warnings)
+        return 0
+
+    def has_warning(self) -> bool:
+        return self.w952 or bool(self.warnings)
+
+    def ac2_ready(self, now_s: float) -> bool:
+        """AC2 valid for long enough (GdVldTm) to restart a stopped SI on it."""
+        return self.ac2_valid and now_s - self.ac2_valid_since_s >= self.grid_cfg.valid_time_s
+
+    def _connect_time_s(self) -> float:
+        """When the relay may close: GdVldTm after AC2 became valid and after the last start."""
+        return max(self.ac2_valid_since_s, self.started_s) + self.grid_cfg.valid_time_s
+
+    def protection_level(self) -> int:
+        soc = self.soc_in_use_pct
+        levels = [n for n, threshold in enumerate(self.cfg.bat_pro_soc_pct, 1) if soc < threshold]
+        return max(levels, default=0)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def receive(self, now_s: float, can_id: int, data: bytes) -> None:
+        """A BMS frame reached the SI (the caller already recorded its arrival)."""
+        if self.switched_off or self.silenced:
+            return
+        handler = self._handlers.get(can_id)
+        if handler is None and can_id not in (0x35B,):
+            return
+        try:
+            frame = decode(can_id, data)
+        except FrameDecodeError as exc:
+            self.rec.record(
+                now_s, EventKind.BMS_FRAME_REJECTED, can_id=hex(can_id), reason=str(exc)
+            )
+            return
+        if can_id in self.cfg.f952_watch_ids:
+            self.last_watch_s = now_s
+            if self.f952:
+                self.f952 = False
+                self.rec.record(now_s, EventKind.F952_CLEARED)
+        if can_id == 0x351:
+            self.last_limits_s = now_s
+            if self.w952:
+                self.w952 = False
+                self.rec.record(now_s, EventKind.W952_CLEARED)
+        if handler is not None:
+            handler(now_s, frame)
+
+    def button(self, now_s: float, press: str) -> None:
+        """The SI's own start/stop (front panel or Sunny Remote)."""
+        if press == "stop":
+            self._add_cause(now_s, StopCause.BUTTON)
+            return
+        if self.switched_off:
+            self._power_on(now_s)
+        self._clear_causes(now_s, {Restart.START_COMMAND, Restart.BUTTON}, "button")
+
+    def silence(self, now_s: float, enabled: bool, duration_s: float | None) -> None:
+        self.silenced = enabled
+        self.silenced_until_s = now_s + duration_s if enabled and duration_s else None
+
+    def note_battery_current(self, end_s: float, current_a: float) -> None:
+        if current_a >= PROTECTION_CHARGE_A:
+            self.last_charge_s = end_s
+
+    def follow_limits(self, dt_s: float) -> None:
+        """The applied CCL follows the received one with a first-order lag (SMA-TI: ~10 s)."""
+        target = min(self.limit("charge_current_a"), self._charger_rating_a())
+        tau = self.cfg.ccl_follow_time_constant_s
+        if tau <= 0 or dt_s >= 50 * tau:
+            self.ccl_applied_a = target
+        else:
+            self.ccl_applied_a += (target - self.ccl_applied_a) * (dt_s / (tau + dt_s))
+
+    def _charger_rating_a(self) -> float:
+        return self.cfg.unit_max_charge_current_a * self.cfg.lines
+
+    # -- BMS frame handlers -----------------------------------------------------------------
+
+    def _accept(self, now_s: float, key: str, value: float | None, can_id: int) -> None:
+        """Store ``value`` if in range; ``None`` (invalid marker) resets to the default."""
+        if value is None:
+            self.bms[key] = BMS_DEFAULTS[key]
+            self._rejected.pop(key, None)
+            return
+        low, high = VALUE_RANGES[key]
+        if (low is not None and value < low) or (high is not None and value > high):
+            if self._rejected.get(key) != value:
+                self._rejected[key] = value
+                self.rec.record(
+                    now_s,
+                    EventKind.BMS_VALUE_REJECTED,
+                    can_id=hex(can_id),
+                    field=key,
+                    value=value,
+                    kept=self.bms[key],
+                )
+            return
+        self._rejected.pop(key, None)
+        self.bms[key] = value
+
+    def _on_limits(self, now_s: float, frame: ChargeLimits) -> None:
+        for key in LIMIT_KEYS:
+            self._accept(now_s, key, getattr(frame, key), 0x351)
+
+    def _on_soc(self, now_s: float, frame: SocSoh) -> None:
+        for key in SOC_KEYS:
+            self._accept(now_s, key, getattr(frame, key), 0x355)
+
+    def _on_measurements(self, _now_s: float, frame: BatteryMeasurements) -> None:
+        self.bms["temperature_c"] = frame.temperature_c
+
+    def _on_name(self, _now_s: float, frame: Any) -> None:
+        self.bms_name = str(frame.name)
+
+    def _on_info(self, _now_s: float, frame: Any) -> None:
+        self.bms_capacity_ah = frame.capacity_ah
+
+    def _on_alarms(self, now_s: float, frame: AlarmsWarnings) -> None:
+        self._apply_pairs(now_s, frame.alarms, self.alarms, alarm=True)
+        self._apply_pairs(now_s, frame.warnings, self.warnings, alarm=False)
+        if self.alarms and self.pending_alarm_s is None:
+            self.pending_alarm_s = now_s + self.cfg.alarm_reaction_s
+        if not self.alarms:
+            self.pending_alarm_s = None
+
+    def _apply_pairs(
+        self,
+        now_s: float,
+        pairs: Mapping[AlarmCondition, PairState],
+        active: set[AlarmCondition],
+        *,
+        alarm: bool,
+    ) -> None:
+        """SMA-TI §7.1: 10 = raised, 01 = cleared, 00 and 11 = no change."""
+        raised, cleared = (
+            (EventKind.ALARM_RAISED, EventKind.ALARM_CLEARED)
+            if alarm
+            else (EventKind.WARNING_RAISED, EventKind.WARNING_CLEARED)
+        )
+        for condition, state in pairs.items():
+            code = condition.alarm_event if alarm else condition.warning_event
+            if state is PairState.RAISED and condition not in active:
+                active.add(condition)
+                self.rec.record(now_s, raised, code=code, condition=condition.name.lower())
+            elif state is PairState.CLEARED and condition in active:
+                active.discard(condition)
+                self.rec.record(now_s, cleared, code=code, condition=condition.name.lower())
+
+    def _on_quick_stop(self, now_s: float, _frame: Any) -> None:
+        self.rec.record(now_s, EventKind.QUICK_STOP)
+        self._add_cause(now_s, StopCause.QUICK_STOP)
+
+    def _on_remote(self, now_s: float, frame: RemoteOnOff) -> None:
+        if frame.command is OnOffCommand.OFF:
+            if StopCause.REMOTE_OFF not in self.causes:
+                self.rec.record(now_s, EventKind.REMOTE_OFF)
+            self._add_cause(now_s, StopCause.REMOTE_OFF)
+        elif self.causes & {StopCause.REMOTE_OFF, StopCause.QUICK_STOP, StopCause.BUTTON}:
+            self.rec.record(now_s, EventKind.REMOTE_ON)
+            self._clear_causes(now_s, {Restart.START_COMMAND}, "remote_on")
+
+    # -- causes -----------------------------------------------------------------------------
+
+    def _add_cause(self, now_s: float, cause: StopCause, **detail: Any) -> None:
+        if cause in self.causes:
+            return
+        was_operating = self.operating
+        self.causes.add(cause)
+        if CAUSE_RULES[cause].switch_off:
+            self._open_relay(now_s, "shut_down")
+            self.rec.record(now_s, EventKind.SHUT_DOWN, cause=cause.value, **detail)
+        elif was_operating:
+            self._open_relay(now_s, "standby")
+            self.rec.record(now_s, EventKind.STANDBY, cause=cause.value, **detail)
+
+    def _remove_cause(self, now_s: float, cause: StopCause, reason: str) -> None:
+        if cause not in self.causes:
+            return
+        self.causes.discard(cause)
+        self.rec.record(now_s, EventKind.CAUSE_CLEARED, cause=cause.value, reason=reason)
+        if CAUSE_RULES[cause].restart is Restart.AUTO and not self.cfg.autostart:
+            self.causes.add(StopCause.BUTTON)  # no Autostart: wait for a start command
+        if self.operating:
+            self._started(now_s, on_ac2=reason == "ac2_ready")
+
+    def _clear_causes(self, now_s: float, restarts: set[Restart], reason: str) -> None:
+        for cause in sorted(self.causes, key=lambda c: c.value):
+            if CAUSE_RULES[cause].restart in restarts:
+                self._remove_cause(now_s, cause, reason)
+
+    def _started(self, now_s: float, *, on_ac2: bool = False) -> None:
+        """Operating again. AC2 must then be valid for GdVldTm before the relay closes, unless
+        the SI restarted *because* AC2 had been valid that long (to charge from it)."""
+        self.last_charge_s = now_s  # the 5-minute protection window starts again
+        self.started_s = self.ac2_valid_since_s if on_ac2 else now_s
+        self.rec.record(now_s, EventKind.STARTED, **({"on": "ac2"} if on_ac2 else {}))
+
+    def _power_on(self, now_s: float) -> None:
+        """Start after a complete switch-off: CAN values were lost (SMA-TI §5.1)."""
+        self.bms = dict(BMS_DEFAULTS)
+        self.alarms.clear()
+        self.warnings.clear()
+        self.pending_alarm_s = None
+        self.f952 = self.w952 = False
+        self.last_watch_s = self.last_limits_s = now_s
+        self.causes.discard(StopCause.BMS_TIMEOUT)
+        self.causes.discard(StopCause.BMS_ALARM)
+
+    def _restore_defaults(self, now_s: float, keys: tuple[str, ...], reason: str) -> None:
+        for key in keys:
+            self.bms[key] = BMS_DEFAULTS[key]
+        self.rec.record(now_s, EventKind.BMS_DEFAULTS_RESTORED, reason=reason, keys=list(keys))
+
+    # -- time -------------------------------------------------------------------------------
+
+    def deadlines(self, now_s: float) -> list[float]:
+        """Future times at which :meth:`check` must run for events to land exactly."""
+        if self.switched_off:
+            return []
+        times: list[float] = []
+        if not self.f952:
+            times.append(self.last_watch_s + self.cfg.bms_timeout_s)
+        if not self.w952:
+            times.append(self.last_limits_s + self.cfg.limits_timeout_s)
+        if self.pending_alarm_s is not None:
+            times.append(self.pending_alarm_s)
+        if self.silenced_until_s is not None:
+            times.append(self.silenced_until_s)
+        if self.ac2_valid and self.requested and not self.relay_closed:
+            times.extend(
+                (self.ac2_valid_since_s + self.grid_cfg.valid_time_s, self._connect_time_s())
+            )
+        if self.generator_started_s is not None:
+            times.append(self.generator_started_s + self.grid_cfg.generator_warmup_s)
+        if self.protection_level():
+            times.append(self.last_charge_s + self.cfg.bat_pro_no_charge_s)
+        if self.bp2_retry_s is not None:
+            times.append(self.bp2_retry_s)
+        return [t for t in times if t > now_s]
+
+    def check(self, now_s: float, obs: Observations) -> None:
+        """Apply every time- and measurement-driven rule at ``now_s``."""
+        if self.switched_off:
+            return
+        self._check_silence(now_s)
+        self._check_timeouts(now_s)
+        self._check_alarm_reaction(now_s)
+        self._check_ac2(now_s, obs)
+        self._check_auto_restart(now_s, obs)
+        self._check_discharge_voltage(now_s, obs)
+        self._check_protection(now_s)
+        self._check_relay(now_s, obs)
+
+    def _check_silence(self, now_s: float) -> None:
+        if self.silenced_until_s is not None and now_s >= self.silenced_until_s:
+            self.silenced = False
+            self.silenced_until_s = None
+
+    def _check_timeouts(self, now_s: float) -> None:
+        if not self.f952 and now_s >= self.last_watch_s + self.cfg.bms_timeout_s:
+            self.f952 = True
+            self.rec.record(
+                now_s,
+                EventKind.F952_RAISED,
+                last_frame_s=round(self.last_watch_s, 6),
+                watched=[hex(i) for i in self.cfg.f952_watch_ids],
+            )
+            self._restore_defaults(now_s, tuple(BMS_DEFAULTS), "f952")
+            self._add_cause(now_s, StopCause.BMS_TIMEOUT)
+        if not self.w952 and now_s >= self.last_limits_s + self.cfg.limits_timeout_s:
+            self.w952 = True
+            self.rec.record(now_s, EventKind.W952_RAISED, last_frame_s=round(self.last_limits_s, 6))
+            if not self.f952:
+                self._restore_defaults(now_s, LIMIT_KEYS, "w952")
+
+    def _check_alarm_reaction(self, now_s: float) -> None:
+        if self.pending_alarm_s is not None and now_s >= self.pending_alarm_s and self.alarms:
+            codes = sorted(c.alarm_event for c in self.alarms)
+            self._add_cause(now_s, StopCause.BMS_ALARM, alarms=codes)
+
+    def _check_auto_restart(self, now_s: float, obs: Observations) -> None:
+        ready = self.ac2_ready(now_s)
+        clear_conditions: dict[StopCause, tuple[bool, str]] = {
+            StopCause.BMS_TIMEOUT: (not self.f952, "bms_frames_back"),
+            StopCause.BMS_ALARM: (not self.alarms, "alarms_cleared"),
+            StopCause.DISCHARGE_VOLTAGE: (
+                ready
+                or obs.ocv_v >= self.limit("discharge_voltage_v") + self.cfg.dvl_restart_margin_v,
+                "ac2_ready" if ready else "voltage_recovered",
+            ),
+            StopCause.BATTERY_PROTECTION_1: (
+                ready or self.protection_level() < 1,
+                "ac2_ready" if ready else "soc_recovered",
+            ),
+            StopCause.BATTERY_PROTECTION_2: (
+                ready or self.protection_level() < 2 or now_s >= (self.bp2_retry_s or float("inf")),
+                "ac2_ready" if ready else "retry",
+            ),
+        }
+        for cause, (cleared, reason) in clear_conditions.items():
+            if cause in self.causes and cleared:
+                if cause is StopCause.BATTERY_PROTECTION_2:
+                    self.bp2_retry_s = None
+                self._remove_cause(now_s, cause, reason)
+
+    def _check_discharge_voltage(self, now_s: float, obs: Observations) -> None:
+        dvl = self.limit("discharge_voltage_v")
+        if self.operating and obs.battery_current_a < 0 and obs.terminal_v < dvl:
+            self.rec.record(
+                now_s,
+                EventKind.DISCHARGE_VOLTAGE_STOP,
+                voltage_v=round(obs.terminal_v, 3),
+                dvl_v=dvl,
+            )
+            self._add_cause(now_s, StopCause.DISCHARGE_VOLTAGE)
+
+    def _check_protection(self, now_s: float) -> None:
+        level = self.protection_level()
+        if not level or now_s < self.last_charge_s + self.cfg.bat_pro_no_charge_s:
+            return
+        cause = PROTECTION_CAUSES[level - 1]
+        if cause in self.causes or any(
+            c in self.causes for c in PROTECTION_CAUSES[level:]
+        ):  # already at this level or higher
+            return
+        for lower in PROTECTION_CAUSES[: level - 1]:
+            self.causes.discard(lower)
+        self.rec.record(
+            now_s,
+            EventKind.BATTERY_PROTECTION,
+            protection_level=level,
+            soc_pct=self.soc_in_use_pct,
+        )
+        if cause is StopCause.BATTERY_PROTECTION_2:
+            self.bp2_retry_s = now_s + self.cfg.bat_pro2_retry_s
+        self._add_cause(now_s, cause, protection_level=level)
+
+    # -- AC2: grid or generator -------------------------------------------------------------
+
+    def _check_ac2(self, now_s: float, obs: Observations) -> None:
+        self._update_request(now_s, obs)
+        generator = self.grid_cfg.kind == "generator"
+        if generator:
+            if self.requested and obs.ac2_present and self.generator_started_s is None:
+                self.generator_started_s = now_s
+            if not (self.requested and obs.ac2_present):
+                self.generator_started_s = None
+        running = (
+            self.generator_started_s is not None
+            and now_s >= self.generator_started_s + self.grid_cfg.generator_warmup_s
+        )
+        present = running if generator else obs.ac2_present
+        self.ac2_live = present
+        v_low, v_high = AC2_VOLTAGE_WINDOW
+        f_low, f_high = AC2_FREQUENCY_WINDOW
+        valid = (
+            present
+            and v_low * self.cfg.nominal_voltage_v <= obs.ac2_voltage_v
+            and obs.ac2_voltage_v <= v_high * self.cfg.nominal_voltage_v
+            and f_low * self.cfg.nominal_frequency_hz <= obs.ac2_frequency_hz
+            and obs.ac2_frequency_hz <= f_high * self.cfg.nominal_frequency_hz
+        )
+        if valid != self.ac2_valid:
+            self.ac2_valid = valid
+            self.ac2_valid_since_s = now_s
+            self.rec.record(now_s, EventKind.AC2_VALID if valid else EventKind.AC2_LOST)
+
+    def _update_request(self, now_s: float, obs: Observations) -> None:
+        cfg = self.grid_cfg
+        soc = self.soc_in_use_pct
+        if soc <= cfg.soc_start_pct:
+            self.soc_request = True
+        elif soc >= cfg.soc_stop_pct:
+            self.soc_request = False
+        if cfg.power_start_w is not None:
+            if obs.total_load_w >= cfg.power_start_w:
+                self.load_request = True
+            elif obs.total_load_w <= cfg.power_stop_w:
+                self.load_request = False
+        reasons = [
+            name
+            for name, active in (
+                ("always", cfg.request == "always"),
+                ("soc", cfg.request == "demand" and self.soc_request),
+                ("load", cfg.request == "demand" and self.load_request),
+            )
+            if active
+        ]
+        requested = bool(reasons)
+        if requested != self.requested:
+            self.requested = requested
+            kind = EventKind.GRID_REQUESTED if requested else EventKind.GRID_RELEASED
+            self.rec.record(now_s, kind, reasons=reasons, soc_pct=soc)
+
+    def _check_relay(self, now_s: float, obs: Observations) -> None:
+        del obs
+        should_close = (
+            self.operating and self.requested and self.ac2_valid and now_s >= self._connect_time_s()
+        )
+        if should_close and not self.relay_closed:
+            self.relay_closed = True
+            self.rec.record(now_s, EventKind.GRID_CONNECTED, source=self.grid_cfg.kind)
+        elif self.relay_closed and not should_close:
+            reason = (
+                "ac2_lost" if not self.ac2_valid else "released" if not self.requested else "stop"
+            )
+            self._open_relay(now_s, reason)
+
+    def _open_relay(self, now_s: float, reason: str) -> None:
+        if self.relay_closed:
+            self.relay_closed = False
+            self.rec.record(now_s, EventKind.GRID_DISCONNECTED, reason=reason)

@@ -144,6 +144,24 @@ class GatewayConfig(_Section):
     rebuild_backoff_max_s: float = Field(
         10.0, gt=0, le=60, description="longest wait between bus re-opens"
     )
+    rebuild_backoff_initial_s: float = Field(
+        0.1, gt=0, le=60, description="first wait before re-opening a dead bus; doubles per failure"
+    )
+    bus_off_rebuild_after_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="a controller still bus-off after this long is re-opened (socketcan)",
+    )
+    snapshot_gap_s: float = Field(
+        0.05,
+        ge=0.005,
+        le=0.5,
+        description="an SI cycle with a skipped frame is published this long after its last frame",
+    )
+    health_period_s: float = Field(
+        1.0, ge=0.1, le=60, description="how often the Health signal is emitted"
+    )
     enable_remote_on_off: bool = Field(
         False, description="allow the undocumented 0x35C on/off command"
     )
@@ -266,6 +284,11 @@ def cross_field_problems(cfg: AppConfig) -> list[str]:
         gw.command_max_age_s >= 2 * bms.period_s,
         f"gateway.command_max_age_s: {gw.command_max_age_s} s must be at least twice "
         f"bms.period_s ({bms.period_s} s), or every late command would count as stale",
+    )
+    need(
+        gw.rebuild_backoff_initial_s <= gw.rebuild_backoff_max_s,
+        f"gateway.rebuild_backoff_initial_s: {gw.rebuild_backoff_initial_s} s must not exceed "
+        f"gateway.rebuild_backoff_max_s ({gw.rebuild_backoff_max_s} s)",
     )
     return problems
 

@@ -155,6 +155,16 @@ class GatewayHealth(Message):
     command_source: CommandSource
     command_age_s: Finite | None = None
     sent: SentLimits | None = None
+    # Added after the first version; defaults keep older senders' payloads valid.
+    commands_accepted: int = Field(0, ge=0)
+    commands_rejected: int = Field(
+        0, ge=0, description="invalid payload, stale on arrival or out of order"
+    )
+    commands_unauthorized: int = Field(
+        0, ge=0, description="Command signals not sent by the owner of io.smavenus.BmsController"
+    )
+    bus_reopens: int = Field(0, ge=0, description="times the CAN bus was re-opened after a loss")
+    adapter_errors: int = Field(0, ge=0, description="unparsable lines or error replies (slcan)")
 
 
 # bms-controller ----------------------------------------------------------------------------

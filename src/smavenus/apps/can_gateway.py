@@ -1,0 +1,148 @@
+"""``smavenus-can-gateway``: the only process on the CAN bus (see ``docs/gateway.md``).
+
+    smavenus-can-gateway --config /data/smavenus/smavenus.toml
+
+Wiring only: read the configuration, build the core and its edges, run until SIGTERM. The
+CAN side starts first and sends its first frame set before D-Bus is even tried; D-Bus comes
+and goes without the Sunny Island noticing. Exit status: 0 stopped, 1 crashed, 2 bad
+configuration, 3 the event loop stalled (the watchdog exits so the supervisor restarts us).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import structlog
+
+from smavenus import __version__
+from smavenus.config import AppConfig, CanConfig, load_config
+from smavenus.errors import ConfigError
+from smavenus.gateway.core import GatewayCore
+from smavenus.gateway.health import Throttle
+from smavenus.gateway.settings import GatewaySettings
+from smavenus.io.canbus import BusSpec
+from smavenus.io.canbus_dbus import GatewayDbus, GatewayHandlers
+from smavenus.io.canbus_gateway import GatewayRuntime, describe, instant
+from smavenus.io.canbus_state import CommandPersister, load_resume_bounded, read_boot_id
+from smavenus.io.sdnotify import SdNotifier
+from smavenus.io.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog
+from smavenus.log import configure_logging
+from smavenus.protocol.specs import SI_STATUS_IDS
+from smavenus.runtime import EXIT_CONFIG, run_service
+
+PROCESS = "can-gateway"
+log = structlog.get_logger("smavenus.can_gateway")
+
+
+def bus_spec(can: CanConfig) -> BusSpec:
+    return BusSpec(
+        interface=can.interface,
+        channel=can.channel,
+        bitrate=can.bitrate,
+        tty_baudrate=can.tty_baudrate,
+        accept_ids=frozenset(SI_STATUS_IDS),
+    )
+
+
+def exit_after_stall(runtime: GatewayRuntime, stalled_for_s: float) -> None:
+    """The watchdog's action (runs in its thread): safe frames out, then exit for a restart."""
+    runtime.force_safe_frames()
+    log.error("event_loop_stalled", stalled_for_s=round(stalled_for_s, 2), exit_status=3)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(EXIT_WATCHDOG)  # sys.exit would wait for the stuck loop
+
+
+def _persist_error_logger(path: Path) -> Callable[[Exception], None]:
+    throttle = Throttle(60.0)
+
+    def report(exc: Exception) -> None:
+        suppressed = throttle.admit("persist", instant().monotonic)
+        if suppressed is not None:
+            log.error(
+                "command_persist_failed",
+                path=str(path),
+                reason=describe(exc),
+                suppressed=suppressed,
+            )
+
+    return report
+
+
+async def run_gateway(
+    cfg: AppConfig,
+    stop: asyncio.Event,
+    on_stall: Callable[[GatewayRuntime, float], None] = exit_after_stall,
+) -> int:
+    boot_id = read_boot_id()
+    now = instant()
+    state_dir = cfg.paths.state_dir
+    resume, problem = await load_resume_bounded(state_dir, boot_id, now.monotonic, now.unix)
+    core = GatewayCore(GatewaySettings.from_config(cfg), now, resume, problem)
+    persister = CommandPersister(state_dir, boot_id, _persist_error_logger(state_dir))
+    runtime = GatewayRuntime(core, bus_spec(cfg.can), persister)
+    gw = cfg.gateway
+    endpoint = GatewayDbus(
+        GatewayHandlers(
+            snapshot=runtime.snapshot,
+            health=runtime.health,
+            command=runtime.on_command,
+            refused=runtime.on_command_refused,
+            remote_on_off=runtime.remote_on_off if gw.enable_remote_on_off else None,
+            quick_stop=runtime.quick_stop if gw.enable_quick_stop else None,
+        )
+    )
+    systemd = SdNotifier.from_environment()
+    watchdog = LoopWatchdog(gw.watchdog_stall_s, lambda stalled: on_stall(runtime, stalled))
+    beats: list[Callable[[], object]] = [watchdog.beat]
+    interval = watchdog.beat_interval_s
+    if systemd.watchdog_interval_s is not None:
+        beats.append(systemd.watchdog)
+        interval = min(interval, systemd.watchdog_interval_s / 4)
+    heartbeat = LoopHeartbeat(min(interval, 1.0), beats)
+
+    async with AsyncExitStack() as stack:
+        runtime.attach(endpoint)
+        runtime.start()  # CAN first: the first frame set leaves before D-Bus is tried
+        stack.push_async_callback(runtime.close)
+        watchdog.start()
+        stack.callback(watchdog.stop)
+        heartbeat.start()
+        stack.callback(heartbeat.stop)
+        dbus_task = asyncio.create_task(endpoint.run(stop))
+        stack.push_async_callback(asyncio.wait_for, dbus_task, 5.0)
+        await runtime.first_open_done.wait()
+        systemd.ready(f"CAN {cfg.can.interface} {cfg.can.channel}: {core.link.state}")
+        await stop.wait()
+        systemd.stopping()
+        log.info("can_gateway_stopping")
+    systemd.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="smavenus-can-gateway",
+        description="Own the CAN bus: feed the Sunny Island BMS frames, publish what it says.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", type=Path, help="the TOML configuration file")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
+        return EXIT_CONFIG
+    configure_logging(PROCESS, cfg.logging.level, cfg.logging.format)
+    return run_service(lambda stop: run_gateway(cfg, stop), process=PROCESS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -58,11 +58,12 @@ def _steps(value: float, step: float) -> float:
 
 
 def floor_to(value: float, step: float) -> float:
-    return math.floor(_steps(value, step)) * step
+    # round(…, 9): 568 × 0.1 is 56.800000000000004, which reads as above a 56.8 V ceiling.
+    return round(math.floor(_steps(value, step)) * step, 9)
 
 
 def ceil_to(value: float, step: float) -> float:
-    return math.ceil(_steps(value, step)) * step
+    return round(math.ceil(_steps(value, step)) * step, 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,12 @@ def _maximum(field: Scaled) -> float:
 
 def _clamp_one(bound: _Bound, value: float, hard: HardLimits) -> tuple[float, str | None]:
     low, high = bound.low(hard), bound.high(hard)
+    # Should the limits contradict each other, the hard limit itself wins: the ceiling for
+    # CVL, CCL and DCL, the floor for DVL.
+    if bound.larger_is_safer:
+        high = max(high, low)
+    else:
+        low = min(low, high)
     unit = bound.field.unit
     why: str | None = None
     if not math.isfinite(value):

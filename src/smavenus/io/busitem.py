@@ -65,11 +65,14 @@ class BusItemService:
         name: str,
         store: ItemStore,
         on_change: ChangeCallback | None = None,
+        quiet_writes: frozenset[str] = frozenset(),
     ) -> None:
         self.bus = bus
         self.name = name
         self.store = store
         self._on_change = on_change
+        #: Paths written routinely (DVCC rewrites its limits every 3 s): logged at debug level.
+        self._quiet_writes = quiet_writes
         self._router = MethodRouter(bus)
         self.signals_sent = 0
         for path in store.specs:
@@ -85,6 +88,16 @@ class BusItemService:
         self._router.install()
         await request_name(self.bus, self.name)
         log.info("dbus_service_registered", service=self.name, paths=len(self.store.specs))
+
+    async def reregister(self) -> None:
+        """Release the name and take it again, paths answering throughout.
+
+        Consumers read ``/DeviceInstance`` once, when they scan a new owner; after it changed
+        the service must leave the bus and come back (``venus-dbus.md`` §1.4, pitfall 4).
+        """
+        await self.bus.release_name(self.name)
+        await request_name(self.bus, self.name)
+        log.info("dbus_service_reregistered", service=self.name)
 
     async def unregister(self) -> None:
         if self.bus.connected:
@@ -130,7 +143,8 @@ class BusItemService:
         path = str(msg.path)
         value = from_variant(msg.body[0])
         result, changed = self.store.write(path, value)
-        log.info(
+        write_log = log.debug if path in self._quiet_writes else log.info
+        write_log(
             "dbus_write",
             service=self.name,
             path=path,

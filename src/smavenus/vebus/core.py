@@ -17,11 +17,13 @@ Each change of freshness is reported once as an :class:`Event` for the edge to l
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
+from smavenus.config import AppConfig
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot, Stamped
 from smavenus.vebus.energy import EnergyMeter, PowerSample
 from smavenus.vebus.enums import AlarmLevel, Mode
@@ -87,11 +89,55 @@ class BatteryLimits:
 class CoreSettings:
     identity: Identity
     limits: BatteryLimits
+    #: The SI snapshot and its frames: ``[vebus] snapshot_max_age_s``.
     max_age_s: float = 5.0
+    #: The gateway's health and the controller's status come at their own periods.
+    health_max_age_s: float = 5.0
+    controller_max_age_s: float = 5.0
     save_interval_s: float = 8.0
     mode_control: bool = False
     ac_in_current_limit_a: float | None = None
     options: Options = field(default_factory=Options)
+
+    @classmethod
+    def from_config(
+        cls, cfg: AppConfig, *, process_name: str, process_version: str
+    ) -> CoreSettings:
+        vebus, battery = cfg.vebus, cfg.battery
+        max_age = vebus.snapshot_max_age_s
+        return cls(
+            identity=Identity(
+                process_name=process_name,
+                process_version=process_version,
+                connection=f"SMA CAN {cfg.can.channel}",
+                product_name=vebus.product_name,
+                device_instance=vebus.device_instance,
+            ),
+            limits=BatteryLimits(
+                max_charge_voltage_v=battery.max_charge_voltage_v,
+                max_charge_current_a=battery.max_charge_current_a,
+                max_discharge_current_a=battery.max_discharge_current_a,
+                low_voltage_v=battery.min_discharge_voltage_v,
+            ),
+            max_age_s=max_age,
+            health_max_age_s=max(max_age, 3 * cfg.gateway.health_period_s),
+            controller_max_age_s=max(max_age, 3 * cfg.bms.period_s),
+            save_interval_s=vebus.state_save_interval_s,
+            mode_control=vebus.allow_mode_control and cfg.gateway.enable_remote_on_off,
+            ac_in_current_limit_a=vebus.ac_in_current_limit_a,
+            options=Options(
+                generator_as_ac_in_2=vebus.generator_as_ac_in_2,
+                grid_lost_alarm=vebus.grid_lost_alarm,
+            ),
+        )
+
+
+def service_suffix(cfg: AppConfig) -> str:
+    """``[vebus] service_suffix``, or ``sma_`` + the CAN channel's name (``sma_can0``)."""
+    if cfg.vebus.service_suffix:
+        return cfg.vebus.service_suffix
+    channel = cfg.can.channel.rstrip("/").rsplit("/", 1)[-1]
+    return "sma_" + (re.sub(r"[^A-Za-z0-9_]", "_", channel) or "can")
 
 
 @dataclass(frozen=True)
@@ -217,8 +263,13 @@ class VebusCore:
         if si is None:
             values |= dict.fromkeys(self._stale_paths)
             return values
-        gateway: _GatewayView | None = self._fresh("gateway_health", self._health, now)
-        controller: _ControllerView | None = self._fresh("controller_status", self._controller, now)
+        settings = self.settings
+        gateway: _GatewayView | None = self._fresh(
+            "gateway_health", self._health, now, settings.health_max_age_s
+        )
+        controller: _ControllerView | None = self._fresh(
+            "controller_status", self._controller, now, settings.controller_max_age_s
+        )
         phase = controller.phase if controller else None
         values |= ac_values(si, self._phases_seen)
         values |= dc_values(si)
@@ -237,11 +288,11 @@ class VebusCore:
         values |= led_values(values, si)
         return values
 
-    def next_deadline(self, now: float) -> float | None:
+    def next_deadline(self, now: float, *, include_save: bool = True) -> float | None:
         """When :meth:`values` would change without a new input, or state is due to be saved."""
         ages = self._expiries()
         deadlines = [t for t in ages if t > now]
-        if self._dirty:
+        if self._dirty and include_save:
             deadlines.append(now if self._save_now else self._last_save + self._save_interval)
         return min(deadlines, default=None)
 
@@ -269,8 +320,13 @@ class VebusCore:
         )
 
     def saved(self, now: float) -> None:
+        """The state returned by :meth:`state` at ``now`` is being written."""
         self._last_save = now
         self._dirty = self._save_now = False
+
+    def save_failed(self) -> None:
+        """The write failed: try again after the interval."""
+        self._dirty = True
 
     def stop(self, now: float) -> PersistedState:
         """Count energy up to ``now`` and return the state to save on a clean stop."""
@@ -289,10 +345,10 @@ class VebusCore:
             return
         if previous != fresh:
             name = f"{key}_fresh" if fresh else f"{key}_stale"
-            self._events.append(Event(name, {"max_age_s": self.settings.max_age_s, **fields}))
+            self._events.append(Event(name, {"max_age_s": self.settings.max_age_s} | fields))
 
-    def _young(self, at: float, now: float) -> bool:
-        return now - at < self.settings.max_age_s
+    def _young(self, at: float, now: float, max_age_s: float | None = None) -> bool:
+        return now - at < (self.settings.max_age_s if max_age_s is None else max_age_s)
 
     def _fresh_frames(self, now: float) -> Fresh | None:
         snapshot = self._snapshot
@@ -322,11 +378,11 @@ class VebusCore:
             frames[name] = stamped.value if fresh and stamped is not None else None
         return Fresh(**frames)
 
-    def _fresh(self, key: str, timed: _Timed | None, now: float) -> Any:
+    def _fresh(self, key: str, timed: _Timed | None, now: float, max_age_s: float) -> Any:
         if timed is None:
             return None
-        fresh = self._young(timed.at, now)
-        self._transition(key, fresh, age_s=round(now - timed.at, 3))
+        fresh = self._young(timed.at, now, max_age_s)
+        self._transition(key, fresh, max_age_s=max_age_s, age_s=round(now - timed.at, 3))
         return timed.value if fresh else None
 
     def _expiries(self) -> list[float]:
@@ -338,7 +394,10 @@ class VebusCore:
                 stamped = getattr(self._snapshot, name)
                 if stamped is not None:
                     times.append(stamped.received_monotonic + max_age)
-        times += [timed.at + max_age for timed in (self._health, self._controller) if timed]
+        if self._health is not None:
+            times.append(self._health.at + self.settings.health_max_age_s)
+        if self._controller is not None:
+            times.append(self._controller.at + self.settings.controller_max_age_s)
         return times
 
     def _learn(self, si: Fresh) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from smavenus.config import parse_config
 from smavenus.protocol import RelayStatus
-from smavenus.vebus.core import BatteryLimits, CoreSettings, Identity, VebusCore
+from smavenus.vebus.core import BatteryLimits, CoreSettings, Identity, VebusCore, service_suffix
 from smavenus.vebus.enums import Mode, VebusChargeState, VebusState
 from smavenus.vebus.mapping import Options
 from smavenus.vebus.paths import Source
@@ -218,3 +219,30 @@ def test_clean_stop_counts_up_to_the_stop() -> None:
     state = core.stop(T0 + 2.0)
     assert state.energy_j["AcIn1ToAcOut"] == pytest.approx(7200.0)
     assert make_core(state).values(T0)["/Energy/AcIn1ToAcOut"] == pytest.approx(0.002)
+
+
+@pytest.mark.parametrize(
+    ("can", "vebus", "suffix"),
+    [
+        ({"channel": "can0"}, {}, "sma_can0"),
+        ({"interface": "slcan", "channel": "/dev/ttyACM0"}, {}, "sma_ttyACM0"),
+        ({"interface": "slcan", "channel": "socket://10.0.0.1:3000"}, {}, "sma_10_0_0_1_3000"),
+        ({"channel": "can0"}, {"service_suffix": "shed"}, "shed"),
+    ],
+)
+def test_service_suffix(can: dict[str, str], vebus: dict[str, str], suffix: str) -> None:
+    assert service_suffix(parse_config({"can": can, "vebus": vebus})) == suffix
+
+
+@pytest.mark.parametrize(("vebus_allows", "gateway_allows"), [(1, 0), (0, 1), (1, 1), (0, 0)])
+def test_mode_control_needs_both_the_publisher_and_the_gateway(
+    vebus_allows: int, gateway_allows: int
+) -> None:
+    cfg = parse_config(
+        {
+            "vebus": {"allow_mode_control": bool(vebus_allows)},
+            "gateway": {"enable_remote_on_off": bool(gateway_allows)},
+        }
+    )
+    settings = CoreSettings.from_config(cfg, process_name="p", process_version="v")
+    assert settings.mode_control == bool(vebus_allows and gateway_allows)

@@ -1,0 +1,142 @@
+"""``smavenus-vebus-publisher``: the SI as ``com.victronenergy.vebus.<suffix>`` (``docs/vebus.md``).
+
+    smavenus-vebus-publisher --config /data/smavenus/smavenus.toml
+
+Wiring only: read the configuration, restore the state file, build the core, put the
+service on the system bus (``DBUS_SYSTEM_BUS_ADDRESS`` is honoured), follow the gateway and
+the controller, run until SIGTERM, save. Exit status: 0 stopped, 1 crashed or lost the bus
+(the supervisor restarts us), 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import sys
+from collections.abc import Awaitable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import structlog
+
+from smavenus import __version__
+from smavenus.config import AppConfig, load_config
+from smavenus.errors import ConfigError
+from smavenus.io.dbus import connect_system_bus
+from smavenus.io.vebus_feeds import PeerFeed
+from smavenus.io.vebus_runner import VebusRunner
+from smavenus.io.vebus_service import VebusDbusService, gateway_remote_on_off
+from smavenus.io.vebus_statefile import StateFile
+from smavenus.ipc import names
+from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
+from smavenus.log import configure_logging
+from smavenus.runtime import EXIT_CONFIG, EXIT_FAILURE, run_service
+from smavenus.vebus.core import CoreSettings, VebusCore, service_suffix
+
+PROCESS = "vebus-publisher"
+PROCESS_NAME = "smavenus-vebus-publisher"
+log = structlog.get_logger("smavenus.vebus_publisher")
+
+
+async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
+    loop = asyncio.get_running_loop()
+    suffix = service_suffix(cfg)
+    settings = CoreSettings.from_config(cfg, process_name=PROCESS_NAME, process_version=__version__)
+    if cfg.vebus.allow_mode_control and not settings.mode_control:
+        log.warning(
+            "mode_control_disabled",
+            reason="[vebus] allow_mode_control needs [gateway] enable_remote_on_off = true",
+        )
+    state_file = StateFile(cfg.paths.state_dir / f"vebus-{suffix}.json")
+    core = VebusCore(settings, state_file.load(), loop.time())
+    bus = await connect_system_bus()
+    async with AsyncExitStack() as stack:
+        stack.callback(bus.disconnect)
+        service = VebusDbusService(
+            bus,
+            core,
+            name=f"com.victronenergy.vebus.{suffix}",
+            uid=f"smavenus_{suffix}",
+            mode_request=(
+                functools.partial(gateway_remote_on_off, bus) if settings.mode_control else None
+            ),
+        )
+        runner = VebusRunner(core, service, state_file, loop)
+        stack.push_async_callback(service.stop)
+        stack.push_async_callback(runner.close)
+        gateway = {"bus_name": names.GATEWAY_BUS_NAME, "path": names.GATEWAY_PATH}
+        feeds: list[PeerFeed[SiSnapshot] | PeerFeed[GatewayHealth] | PeerFeed[ControllerStatus]]
+        feeds = [
+            PeerFeed(
+                bus,
+                **gateway,
+                interface=names.GATEWAY_INTERFACE,
+                signal=names.SNAPSHOT_SIGNAL,
+                get_method=names.GET_SNAPSHOT_METHOD,
+                model=SiSnapshot,
+                on_message=runner.on_snapshot,
+            ),
+            PeerFeed(
+                bus,
+                **gateway,
+                interface=names.GATEWAY_INTERFACE,
+                signal=names.HEALTH_SIGNAL,
+                get_method=names.GET_HEALTH_METHOD,
+                model=GatewayHealth,
+                on_message=runner.on_health,
+            ),
+            PeerFeed(
+                bus,
+                bus_name=names.CONTROLLER_BUS_NAME,
+                path=names.CONTROLLER_PATH,
+                interface=names.CONTROLLER_INTERFACE,
+                signal=names.STATUS_SIGNAL,
+                get_method=names.GET_STATUS_METHOD,
+                model=ControllerStatus,
+                on_message=runner.on_controller,
+            ),
+        ]
+        # The peers first (their latest messages fill the paths), then the name: the first
+        # scan by systemcalc already sees the SI's values, not a moment of /Connected = 0.
+        for feed in feeds:
+            await feed.start()
+            stack.push_async_callback(feed.stop)
+        runner.start()
+        await service.start()
+        disconnected: Awaitable[None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+        return await _until_stopped(stop, disconnected)
+
+
+async def _until_stopped(stop: asyncio.Event, disconnected: Awaitable[None]) -> int:
+    """0 when asked to stop; EXIT_FAILURE when the bus connection went away first."""
+    lost = asyncio.ensure_future(disconnected)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (lost, stopping):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if not stop.is_set():
+        log.error("dbus_connection_lost", exit_status=EXIT_FAILURE)
+        return EXIT_FAILURE
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROCESS_NAME, description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, help="the TOML configuration (default: built-in)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)  # noqa: T201 - before logging exists
+        return EXIT_CONFIG
+    configure_logging(PROCESS, cfg.logging.level, cfg.logging.format)
+    return run_service(functools.partial(run_publisher, cfg), process=PROCESS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

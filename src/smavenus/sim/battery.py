@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,21 @@ class Chemistry:
     cell_resistance_ohm: float
     #: Resistance rises this fraction per kelvin below 25 °C (cold cells are stiffer).
     cold_resistance_per_k: float
+    _soc_points: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_soc_points", tuple(point[0] for point in self.ocv_table))
 
     def cell_ocv_v(self, soc_pct: float) -> float:
-        return interpolate(self.ocv_table, soc_pct)
+        return interpolate(self.ocv_table, soc_pct, self._soc_points)
 
 
-def interpolate(table: tuple[tuple[float, float], ...], x: float) -> float:
-    """Piecewise-linear lookup, clamped at both ends."""
-    xs = [point[0] for point in table]
+def interpolate(
+    table: tuple[tuple[float, float], ...], x: float, xs: tuple[float, ...] | None = None
+) -> float:
+    """Piecewise-linear lookup, clamped at both ends (``xs``: the table's x values, if known)."""
+    if xs is None:
+        xs = tuple(point[0] for point in table)
     if x <= xs[0]:
         return table[0][1]
     if x >= xs[-1]:

@@ -102,7 +102,7 @@ class Simulation:
             temperature_c=bat.temperature_c,
         )
         self.si = SunnyIsland(si_cfg, scenario.grid, self.recorder)
-        lines = si_cfg.lines
+        lines = self._lines = si_cfg.lines
         loads = list(scenario.loads.power_w) + [0.0] * (MAX_LINES - len(scenario.loads.power_w))
         pv_ac = list(scenario.pv.ac_power_w) + [0.0] * (MAX_LINES - len(scenario.pv.ac_power_w))
         self.inputs = Inputs(
@@ -231,9 +231,7 @@ class Simulation:
         return index * self.scenario.monitor.period_s
 
     def _line_values(self, key: Any) -> tuple[float, ...]:
-        return tuple(
-            self.inputs.value(key(n), self.now_s) for n in range(1, self.scenario.si.lines + 1)
-        )
+        return tuple(self.inputs.value(key(n), self.now_s) for n in range(1, self._lines + 1))
 
     def _compute_flow(self) -> Flow:
         si, cfg, battery = self.si, self.scenario.si, self.battery

@@ -1,0 +1,221 @@
+"""End to end over slcan: simulated SI → can-gateway → vebus-publisher → a Venus client.
+
+Three real processes (``smavenus-sim`` on a pty that python-can opens as a CANable,
+``smavenus-can-gateway``, ``smavenus-vebus-publisher``) on a private system bus. The client
+records the gateway's ``Snapshot`` signals and the publisher's ``ItemsChanged`` in the order
+the bus delivers them, and checks that what each SI cycle said is on the vebus paths, in
+Victron's signs and units, **before the next cycle** arrives. The simulator's own state
+(its control socket) is the physical truth the signs are checked against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbus_fast import Message, MessageType
+from dbus_fast.aio import MessageBus
+
+from smavenus.io.dbus import call
+from smavenus.io.sim.control import request
+from smavenus.ipc import names
+from smavenus.ipc.messages import SiSnapshot
+from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from smavenus.vebus.enums import ActiveInput, VebusState
+from tests.integration.vebus_peers import BUSITEM, DBUS, Client, eventually
+
+BIN = Path(sys.executable).parent
+CYCLE_S = 0.25
+SCENARIO = f"""
+name = "vebus-e2e"
+description = "off grid, split phase, inverting for two unequal loads"
+seed = 7
+
+[si]
+preset = "split_120_240_60"
+status_period_s = {CYCLE_S}
+
+[grid]
+present = false
+
+[loads]
+power_w = [1500, 700]
+"""
+
+
+class Processes:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.directory / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+        log.close()
+        self.started.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()}" for p in sorted(self.directory.glob("*.log"))
+        )
+
+    def stop_all(self) -> None:
+        for process in reversed(self.started):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(tmp_path)
+    yield started
+    started.stop_all()
+
+
+class Recorder:
+    """Snapshots and ItemsChanged, in the order the bus delivered them."""
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.stream: list[tuple[str, Any]] = []
+        bus.add_message_handler(self._on)
+
+    def _on(self, msg: Message) -> None:
+        if msg.message_type is not MessageType.SIGNAL:
+            return
+        if msg.member == names.SNAPSHOT_SIGNAL and msg.interface == names.GATEWAY_INTERFACE:
+            self.stream.append(("snapshot", SiSnapshot.model_validate_json(msg.body[0])))
+        elif msg.member == "ItemsChanged" and msg.interface == BUSITEM:
+            self.stream.append(("items", msg.body[0]))
+
+
+def expected_from(snapshot: SiSnapshot) -> dict[str, Any]:
+    """What one SI cycle must show on the vebus paths (signs and units by hand)."""
+    assert snapshot.battery_status and snapshot.output_voltage
+    assert snapshot.external_power and snapshot.inverter_power
+    battery = snapshot.battery_status.value
+    assert battery.voltage_v is not None and battery.current_a is not None
+    out_v, ext, inv = (
+        snapshot.output_voltage.value,
+        snapshot.external_power.value,
+        snapshot.inverter_power.value,
+    )
+    assert ext.l1_w is not None and inv.l1_w is not None
+    assert ext.l2_w is not None and inv.l2_w is not None
+    return {
+        "/Dc/0/Voltage": round(battery.voltage_v, 2),
+        "/Dc/0/Current": round(-battery.current_a, 1),  # SMA: + discharging; Victron: + charging
+        "/Dc/0/Power": round(battery.voltage_v * -battery.current_a),
+        "/Ac/Out/L1/P": ext.l1_w + inv.l1_w,  # output = external + inverter, W
+        "/Ac/Out/L2/P": ext.l2_w + inv.l2_w,
+        "/Ac/Out/P": ext.l1_w + inv.l1_w + ext.l2_w + inv.l2_w,
+        "/Ac/Out/L1/V": out_v.l1_v,
+        "/Ac/Out/L1/F": out_v.frequency_hz,
+    }
+
+
+@pytest.mark.slow
+async def test_simulator_values_reach_the_vebus_paths_within_one_cycle(
+    tmp_path: Path, dbus_daemon: PrivateDbusDaemon, processes: Processes, system_bus: MessageBus
+) -> None:
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(SCENARIO)
+    link, control = tmp_path / "ttyACM-sim", tmp_path / "sim.sock"
+    processes.start(
+        "smavenus-sim",
+        "--scenario",
+        str(scenario),
+        "--slcan-link",
+        str(link),
+        "--control",
+        str(control),
+        "--log-format",
+        "plain",
+    )
+    await eventually(link.exists, timeout_s=15)
+    config = tmp_path / "smavenus.toml"
+    config.write_text(
+        f'[can]\ninterface = "slcan"\nchannel = "{link}"\n'
+        f'[paths]\nstate_dir = "{tmp_path}"\n[logging]\nformat = "plain"\n'
+        '[vebus]\nservice_suffix = "sma_can0"\n'
+    )
+    processes.start("smavenus-can-gateway", "--config", str(config))
+    processes.start("smavenus-vebus-publisher", "--config", str(config))
+
+    client = Client(system_bus)
+    recorder = Recorder(system_bus)
+    for rule in (
+        f"type='signal',interface='{names.GATEWAY_INTERFACE}',member='{names.SNAPSHOT_SIGNAL}'",
+        f"type='signal',interface='{BUSITEM}',member='ItemsChanged',path='/'",
+    ):
+        await call(system_bus, *DBUS, "AddMatch", signature="s", body=[rule])
+    try:
+        await eventually(client.owner, timeout_s=20)
+        await eventually(lambda: _connected(client), timeout_s=20)
+    except AssertionError:
+        pytest.fail("the chain did not come up:\n" + processes.logs())
+
+    state: dict[str, Any] = {
+        path: item["Value"].value for path, item in (await client.items()).items()
+    }
+    recorder.stream.clear()  # GetItems already holds everything delivered before its reply
+    started = time.monotonic()
+    while sum(kind == "snapshot" for kind, _ in recorder.stream) < 12:
+        await asyncio.sleep(0.05)
+        assert time.monotonic() - started < 30, processes.logs()
+    truth = request(control, {"cmd": "status"})
+
+    checked = 0
+    pending: SiSnapshot | None = None
+    for kind, payload in recorder.stream:
+        if kind == "items":
+            state |= {path: entry["Value"].value for path, entry in payload.items()}
+            continue
+        if pending is not None and _complete(pending):
+            # the next cycle is here: the previous one must already be on the paths
+            expected = expected_from(pending)
+            shown = {path: state[path] for path in expected}
+            assert shown == pytest.approx(expected), f"cycle seq {pending.seq}"
+            checked += 1
+        pending = payload
+    assert checked >= 8
+
+    # Victron's signs and units, checked against the simulated physics
+    assert state["/Connected"] == 1
+    assert state["/Ac/NumberOfPhases"] == 2
+    assert state["/Ac/ActiveIn/ActiveInput"] == ActiveInput.DISCONNECTED
+    assert state["/State"] == VebusState.INVERTING
+    assert state["/Ac/Out/L1/V"] == pytest.approx(120.0, abs=3)
+    assert state["/Ac/Out/L1/F"] == pytest.approx(60.0, abs=0.2)
+    assert state["/Ac/Out/L1/P"] == pytest.approx(1500, abs=200)  # 100 W steps, noise
+    assert state["/Ac/Out/L2/P"] == pytest.approx(700, abs=200)
+    assert truth["battery_current_a"] < 0  # the simulated battery is discharging…
+    assert state["/Dc/0/Current"] == pytest.approx(truth["battery_current_a"], abs=2.0)
+    assert state["/Dc/0/Power"] < 0  # …and Victron's sign says so
+    assert state["/Dc/0/Voltage"] == pytest.approx(truth["battery_voltage_v"], abs=0.3)
+
+
+async def _connected(client: Client) -> bool:
+    return bool(await client.value("/Connected") == 1)
+
+
+def _complete(snapshot: SiSnapshot) -> bool:
+    """A cycle with every frame the expectations read (the SI may skip one now and then)."""
+    return all(
+        getattr(snapshot, name) is not None
+        for name in ("battery_status", "output_voltage", "external_power", "inverter_power")
+    )

@@ -128,6 +128,10 @@ class ChunkedSlcanBus(slcanBus):
     MAX_LINE = 64
     #: Bytes waiting for the adapter beyond which new frames are refused, not queued.
     MAX_TX_PENDING = 4096
+    #: First characters of frames we never use: extended, remote, CAN FD.
+    _OTHER_FRAMES = frozenset(b"TrRdDbBx")
+    #: First characters of replies to commands (version, serial, flags, transmit acks).
+    _REPLIES = frozenset(b"VvNFzZ")
 
     def __init__(
         self,
@@ -225,8 +229,9 @@ class ChunkedSlcanBus(slcanBus):
                 return
             except OSError as exc:
                 raise BusDeadError(f"read failed: {exc}", error_code=exc.errno) from exc
-            if not data:
-                # Readable but empty: the device is gone (USB unplug reads as end of file).
+            if not data and select.select([self._fd], [], [], 0)[0]:
+                # pyserial leaves the tty at VMIN=0, where "no data" also reads as empty;
+                # readable *and* empty is the vanished device (pyserial's own test).
                 raise BusDeadError("adapter closed the line", error_code=errno.EIO)
         if not data:
             return
@@ -265,9 +270,11 @@ class ChunkedSlcanBus(slcanBus):
         if not line:
             return None  # an OK reply to a command
         kind = line[0]
-        if kind != 0x74:  # not "t": extended/remote/FD frames or command replies
-            if kind in b"TrRdDbB":
+        if kind != 0x74:  # not "t": extended/remote/FD frames, command replies, or noise
+            if kind in self._OTHER_FRAMES:
                 self.foreign += 1
+            elif kind not in self._REPLIES:
+                self.adapter_errors += 1
             return None
         if line[1:4] not in self._accept:
             self.foreign += 1

@@ -153,7 +153,10 @@ class PythonCanLink:
             self.bus = can.Bus(interface=self.interface, channel=self.channel)
         else:
             self.bus = can.Bus(interface=self.interface, channel=self.channel, bitrate=SMA_BITRATE)
-        self._notifier = can.Notifier(self.bus, [self._on_message], loop=asyncio.get_running_loop())
+        # Buses without fileno() (virtual) are read by a thread; a short timeout lets it stop fast.
+        self._notifier = can.Notifier(
+            self.bus, [self._on_message], timeout=0.1, loop=asyncio.get_running_loop()
+        )
         log.info("can_link_up", interface=self.interface, channel=self.channel)
 
     def unplug(self) -> None:

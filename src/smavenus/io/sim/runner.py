@@ -63,6 +63,7 @@ class SimRunner:
         self.events_file = events_file
         self.control_path = control_path
         self.finished = asyncio.Event()  #: set when the scenario's duration_s is reached
+        self.clock_started = asyncio.Event()  #: set when simulated time starts to run
         self.frames_delivered = 0
         self.frames_undelivered = 0
         self.monitor: SimBatteryMonitor | None = None
@@ -190,6 +191,7 @@ class SimRunner:
     def _start_clock(self) -> None:
         assert self._loop is not None
         self.clock.start(self._loop.time())
+        self.clock_started.set()
         log.info("simulated_clock_started", speed=self.clock.speed)
         self._advance()
         self._arm()

@@ -192,9 +192,11 @@ class BmsConfig(_Section):
     grid_assist_mode: Literal["off", "low_battery", "keep_charged", "time_window"] = Field(
         "off", description="see docs/controller.md; needs SI 232.41 GdSocEna = Enable"
     )
-    grid_request_soc_pct: Pct = Field(
+    grid_request_soc_pct: float = Field(
         30.0,
         ge=1.0,
+        le=100.0,
+        allow_inf_nan=False,
         description="SoC reported to make the SI connect the grid: below the SI's 233.01 "
         "GdSocTm1Str (and 233.03), above its 223.05-07 battery-protection SoCs",
     )

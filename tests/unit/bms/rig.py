@@ -28,6 +28,7 @@ def config(**sections: dict[str, Any]) -> AppConfig:
 class Rig:
     cfg: AppConfig = field(default_factory=AppConfig)
     tz: tzinfo | None = None
+    unix0: float = UNIX0
     t: float = 0.0
     monitor_values: dict[str, float | None] | None = field(
         default_factory=lambda: {
@@ -76,21 +77,21 @@ class Rig:
 
     def step(self) -> Decision:
         self.feed()
-        decision = self.controller.step(self.t, UNIX0 + self.t)
+        decision = self.controller.step(self.t, self.unix0 + self.t)
         self.decisions.append(decision)
         return decision
 
     def run(self, seconds: float) -> Decision:
-        """Advance ``seconds`` of simulated time, one step per period (at least one step).
+        """Advance ``seconds`` of simulated time, one step per period.
 
-        The first call also steps once at t = 0. Values set before a ``run`` are first seen
-        by the step one period later, so a condition held ``h`` seconds fires after
-        ``run(h + period)``.
+        The first call also steps once at t = 0 (so ``run(0)`` is that step alone). Values
+        set later are first seen by the step one period after, so a condition that must
+        hold ``h`` seconds fires after ``run(h + period)``.
         """
         if not self.decisions:
             self.step()
         period = self.cfg.bms.period_s
-        for _ in range(max(1, round(seconds / period))):
+        for _ in range(round(seconds / period)):
             self.t += period
             self.step()
         return self.last

@@ -1,21 +1,20 @@
 """The Sunny Island's rules as an external-BMS inverter: what it does with BMS frames and time.
 
-Sources: SMA-TI "Connecting Batteries with external BMS to SUNNY ISLAND" §2, §4, §5, §7 and the
-practitioner notes collected in ``/work/shared/reference/sma-sunny-island-can.md``. Where the
-sources are silent the choice is named in ``docs/simulator.md`` ("Modelling choices").
+The tables (causes, defaults, ranges) are in :mod:`smavenus.sim.rules`, AC2 in
+:mod:`smavenus.sim.ac2`. Where the sources are silent the choice is named in
+``docs/simulator.md`` ("Modelling choices").
 
 State is a set of **stop causes**: the SI operates when the set is empty. Each cause has a rule
-(:data:`CAUSE_RULES`): how it is left (by itself when its condition clears, by a start command,
-or only by the SI's own start button) and whether it is a failure (0x306 state 4, error bit).
+(:data:`~smavenus.sim.rules.CAUSE_RULES`): how it is left (by itself when its condition
+clears, by a start command, or only by the SI's own start button) and whether it is a failure
+(0x306 state 4, error bit).
 Everything takes ``now_s``; nothing reads a clock.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from smavenus.errors import FrameDecodeError
@@ -30,95 +29,20 @@ from smavenus.protocol import (
     SocSoh,
     decode,
 )
-from smavenus.protocol.fields import Scaled
-from smavenus.protocol.specs import SPECS_BY_ID
+from smavenus.sim.ac2 import Ac2, Ac2Inputs
 from smavenus.sim.events import EventKind, Recorder
+from smavenus.sim.rules import (
+    BMS_DEFAULTS,
+    CAUSE_RULES,
+    LIMIT_KEYS,
+    PROTECTION_CAUSES,
+    PROTECTION_CHARGE_A,
+    SOC_KEYS,
+    VALUE_RANGES,
+    Restart,
+    StopCause,
+)
 from smavenus.sim.scenario import GridSection, SiSection
-
-
-class StopCause(enum.Enum):
-    BUTTON = "button"  #: stopped with its own button, or waiting for a start at power-on
-    QUICK_STOP = "quick_stop"  #: 0x00F
-    REMOTE_OFF = "remote_off"  #: 0x35C off
-    BMS_TIMEOUT = "bms_timeout"  #: F952
-    BMS_ALARM = "bms_alarm"  #: F920-F935 from 0x35A
-    DISCHARGE_VOLTAGE = "discharge_voltage"  #: battery below DVL
-    BATTERY_PROTECTION_1 = "battery_protection_1"
-    BATTERY_PROTECTION_2 = "battery_protection_2"
-    BATTERY_PROTECTION_3 = "battery_protection_3"
-
-
-class Restart(enum.Enum):
-    AUTO = "auto"  #: when the condition clears (if Autostart is on)
-    START_COMMAND = "start_command"  #: the start button, or 0x35C on
-    BUTTON = "button"  #: only the SI's own start button
-
-
-@dataclass(frozen=True)
-class CauseRule:
-    restart: Restart
-    failure: bool
-    switch_off: bool = False  #: the SI switches off completely: no CAN, BMS values lost
-
-
-CAUSE_RULES: Mapping[StopCause, CauseRule] = MappingProxyType(
-    {
-        StopCause.BUTTON: CauseRule(Restart.START_COMMAND, failure=False),
-        StopCause.QUICK_STOP: CauseRule(Restart.START_COMMAND, failure=False),
-        StopCause.REMOTE_OFF: CauseRule(Restart.START_COMMAND, failure=False),
-        StopCause.BMS_TIMEOUT: CauseRule(Restart.AUTO, failure=True),
-        StopCause.BMS_ALARM: CauseRule(Restart.AUTO, failure=True),
-        StopCause.DISCHARGE_VOLTAGE: CauseRule(Restart.AUTO, failure=False),
-        StopCause.BATTERY_PROTECTION_1: CauseRule(Restart.AUTO, failure=False),
-        StopCause.BATTERY_PROTECTION_2: CauseRule(Restart.AUTO, failure=False),
-        StopCause.BATTERY_PROTECTION_3: CauseRule(Restart.BUTTON, failure=False, switch_off=True),
-    }
-)
-
-PROTECTION_CAUSES = (
-    StopCause.BATTERY_PROTECTION_1,
-    StopCause.BATTERY_PROTECTION_2,
-    StopCause.BATTERY_PROTECTION_3,
-)
-
-#: The SI's values before the BMS is heard and after a timeout (SMA-TI QCG table): CVL 54 V,
-#: CCL 0 A, DCL 0 A, DVL 42 V (226.02; the CAN table says 41 V), SoC 0 %, SoH 100 %.
-BMS_DEFAULTS: Mapping[str, float | None] = MappingProxyType(
-    {
-        "charge_voltage_v": 54.0,
-        "charge_current_a": 0.0,
-        "discharge_current_a": 0.0,
-        "discharge_voltage_v": 42.0,
-        "soc_pct": 0.0,
-        "soh_pct": 100.0,
-        "soc_hires_pct": None,
-        "temperature_c": None,
-    }
-)
-LIMIT_KEYS = ("charge_voltage_v", "charge_current_a", "discharge_current_a", "discharge_voltage_v")
-SOC_KEYS = ("soc_pct", "soh_pct", "soc_hires_pct")
-
-#: Charging at or above this counts as "charging" for battery protection (SMA: 3 A, 5 min).
-PROTECTION_CHARGE_A = 3.0
-#: AC2 is valid within these fractions of the nominal voltage and frequency.
-AC2_VOLTAGE_WINDOW = (0.80, 1.15)
-AC2_FREQUENCY_WINDOW = (0.95, 1.05)
-
-
-def _field_range(can_id: int, name: str) -> tuple[float | None, float | None]:
-    for spec_field in SPECS_BY_ID[can_id].fields:
-        if isinstance(spec_field, Scaled) and spec_field.name == name:
-            return spec_field.minimum, spec_field.maximum
-    raise KeyError(name)
-
-
-#: The accepted range of each value the SI checks, from the frame table (SMA-TI ranges).
-VALUE_RANGES: Mapping[str, tuple[float | None, float | None]] = MappingProxyType(
-    {
-        **{key: _field_range(0x351, key) for key in LIMIT_KEYS},
-        **{key: _field_range(0x355, key) for key in SOC_KEYS},
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +83,7 @@ class SunnyIsland:
         self.silenced_until_s: float | None = None
         self.silenced = False
         self._rejected: dict[str, float] = {}
-        # AC2
-        self.ac2_live = False  #: voltage on AC2 (mains present, or the generator running)
-        self.ac2_valid = False
-        self.ac2_valid_since_s = 0.0
-        self.soc_request = False
-        self.load_request = False
-        self.requested = False
-        self.relay_closed = False
-        self.generator_started_s: float | None = None
+        self.ac2 = Ac2(grid, si.nominal_voltage_v, si.nominal_frequency_hz, recorder)
         self._handlers: dict[int, Callable[[float, Any], None]] = {
             0x351: self._on_limits,
             0x355: self._on_soc,
@@ -221,13 +137,18 @@ class SunnyIsland:
     def has_warning(self) -> bool:
         return self.w952 or bool(self.warnings)
 
-    def ac2_ready(self, now_s: float) -> bool:
-        """AC2 valid for long enough (GdVldTm) to restart a stopped SI on it."""
-        return self.ac2_valid and now_s - self.ac2_valid_since_s >= self.grid_cfg.valid_time_s
+    @property
+    def relay_closed(self) -> bool:
+        """On grid or generator (GdOn)."""
+        return self.ac2.relay_closed
 
-    def _connect_time_s(self) -> float:
-        """When the relay may close: GdVldTm after AC2 became valid and after the last start."""
-        return max(self.ac2_valid_since_s, self.started_s) + self.grid_cfg.valid_time_s
+    @property
+    def ac2_valid(self) -> bool:
+        return self.ac2.valid
+
+    @property
+    def requested(self) -> bool:
+        return self.ac2.requested
 
     def protection_level(self) -> int:
         soc = self.soc_in_use_pct
@@ -385,10 +306,10 @@ class SunnyIsland:
         was_operating = self.operating
         self.causes.add(cause)
         if CAUSE_RULES[cause].switch_off:
-            self._open_relay(now_s, "shut_down")
+            self.ac2.open(now_s, "shut_down")
             self.rec.record(now_s, EventKind.SHUT_DOWN, cause=cause.value, **detail)
         elif was_operating:
-            self._open_relay(now_s, "standby")
+            self.ac2.open(now_s, "standby")
             self.rec.record(now_s, EventKind.STANDBY, cause=cause.value, **detail)
 
     def _remove_cause(self, now_s: float, cause: StopCause, reason: str) -> None:
@@ -410,7 +331,7 @@ class SunnyIsland:
         """Operating again. AC2 must then be valid for GdVldTm before the relay closes, unless
         the SI restarted *because* AC2 had been valid that long (to charge from it)."""
         self.last_charge_s = now_s  # the 5-minute protection window starts again
-        self.started_s = self.ac2_valid_since_s if on_ac2 else now_s
+        self.started_s = self.ac2.valid_since_s if on_ac2 else now_s
         self.rec.record(now_s, EventKind.STARTED, **({"on": "ac2"} if on_ac2 else {}))
 
     def _power_on(self, now_s: float) -> None:
@@ -444,12 +365,7 @@ class SunnyIsland:
             times.append(self.pending_alarm_s)
         if self.silenced_until_s is not None:
             times.append(self.silenced_until_s)
-        if self.ac2_valid and self.requested and not self.relay_closed:
-            times.extend(
-                (self.ac2_valid_since_s + self.grid_cfg.valid_time_s, self._connect_time_s())
-            )
-        if self.generator_started_s is not None:
-            times.append(self.generator_started_s + self.grid_cfg.generator_warmup_s)
+        times.extend(self.ac2.deadlines(self.started_s))
         if self.protection_level():
             times.append(self.last_charge_s + self.cfg.bat_pro_no_charge_s)
         if self.bp2_retry_s is not None:
@@ -463,11 +379,20 @@ class SunnyIsland:
         self._check_silence(now_s)
         self._check_timeouts(now_s)
         self._check_alarm_reaction(now_s)
-        self._check_ac2(now_s, obs)
+        self.ac2.update(
+            now_s,
+            Ac2Inputs(
+                present=obs.ac2_present,
+                voltage_v=obs.ac2_voltage_v,
+                frequency_hz=obs.ac2_frequency_hz,
+                soc_pct=self.soc_in_use_pct,
+                total_load_w=obs.total_load_w,
+            ),
+        )
         self._check_auto_restart(now_s, obs)
         self._check_discharge_voltage(now_s, obs)
         self._check_protection(now_s)
-        self._check_relay(now_s, obs)
+        self.ac2.switch(now_s, operating=self.operating, started_s=self.started_s)
 
     def _check_silence(self, now_s: float) -> None:
         if self.silenced_until_s is not None and now_s >= self.silenced_until_s:
@@ -497,7 +422,7 @@ class SunnyIsland:
             self._add_cause(now_s, StopCause.BMS_ALARM, alarms=codes)
 
     def _check_auto_restart(self, now_s: float, obs: Observations) -> None:
-        ready = self.ac2_ready(now_s)
+        ready = self.ac2.ready(now_s)
         clear_conditions: dict[StopCause, tuple[bool, str]] = {
             StopCause.BMS_TIMEOUT: (not self.f952, "bms_frames_back"),
             StopCause.BMS_ALARM: (not self.alarms, "alarms_cleared"),
@@ -552,79 +477,3 @@ class SunnyIsland:
         if cause is StopCause.BATTERY_PROTECTION_2:
             self.bp2_retry_s = now_s + self.cfg.bat_pro2_retry_s
         self._add_cause(now_s, cause, protection_level=level)
-
-    # -- AC2: grid or generator -------------------------------------------------------------
-
-    def _check_ac2(self, now_s: float, obs: Observations) -> None:
-        self._update_request(now_s, obs)
-        generator = self.grid_cfg.kind == "generator"
-        if generator:
-            if self.requested and obs.ac2_present and self.generator_started_s is None:
-                self.generator_started_s = now_s
-            if not (self.requested and obs.ac2_present):
-                self.generator_started_s = None
-        running = (
-            self.generator_started_s is not None
-            and now_s >= self.generator_started_s + self.grid_cfg.generator_warmup_s
-        )
-        present = running if generator else obs.ac2_present
-        self.ac2_live = present
-        v_low, v_high = AC2_VOLTAGE_WINDOW
-        f_low, f_high = AC2_FREQUENCY_WINDOW
-        valid = (
-            present
-            and v_low * self.cfg.nominal_voltage_v <= obs.ac2_voltage_v
-            and obs.ac2_voltage_v <= v_high * self.cfg.nominal_voltage_v
-            and f_low * self.cfg.nominal_frequency_hz <= obs.ac2_frequency_hz
-            and obs.ac2_frequency_hz <= f_high * self.cfg.nominal_frequency_hz
-        )
-        if valid != self.ac2_valid:
-            self.ac2_valid = valid
-            self.ac2_valid_since_s = now_s
-            self.rec.record(now_s, EventKind.AC2_VALID if valid else EventKind.AC2_LOST)
-
-    def _update_request(self, now_s: float, obs: Observations) -> None:
-        cfg = self.grid_cfg
-        soc = self.soc_in_use_pct
-        if soc <= cfg.soc_start_pct:
-            self.soc_request = True
-        elif soc >= cfg.soc_stop_pct:
-            self.soc_request = False
-        if cfg.power_start_w is not None:
-            if obs.total_load_w >= cfg.power_start_w:
-                self.load_request = True
-            elif obs.total_load_w <= cfg.power_stop_w:
-                self.load_request = False
-        reasons = [
-            name
-            for name, active in (
-                ("always", cfg.request == "always"),
-                ("soc", cfg.request == "demand" and self.soc_request),
-                ("load", cfg.request == "demand" and self.load_request),
-            )
-            if active
-        ]
-        requested = bool(reasons)
-        if requested != self.requested:
-            self.requested = requested
-            kind = EventKind.GRID_REQUESTED if requested else EventKind.GRID_RELEASED
-            self.rec.record(now_s, kind, reasons=reasons, soc_pct=soc)
-
-    def _check_relay(self, now_s: float, obs: Observations) -> None:
-        del obs
-        should_close = (
-            self.operating and self.requested and self.ac2_valid and now_s >= self._connect_time_s()
-        )
-        if should_close and not self.relay_closed:
-            self.relay_closed = True
-            self.rec.record(now_s, EventKind.GRID_CONNECTED, source=self.grid_cfg.kind)
-        elif self.relay_closed and not should_close:
-            reason = (
-                "ac2_lost" if not self.ac2_valid else "released" if not self.requested else "stop"
-            )
-            self._open_relay(now_s, reason)
-
-    def _open_relay(self, now_s: float, reason: str) -> None:
-        if self.relay_closed:
-            self.relay_closed = False
-            self.rec.record(now_s, EventKind.GRID_DISCONNECTED, reason=reason)

@@ -75,8 +75,8 @@ class AcState:
 def ac_state(si: SunnyIsland, flow: Flow, ac2_voltage_v: float, ac2_frequency_hz: float) -> AcState:
     cfg = si.cfg
     lines = cfg.lines
-    ac2_v = (ac2_voltage_v,) * lines if si.ac2_live else (0.0,) * lines
-    ac2_hz = ac2_frequency_hz if si.ac2_live else 0.0
+    ac2_v = (ac2_voltage_v,) * lines if si.ac2.live else (0.0,) * lines
+    ac2_hz = ac2_frequency_hz if si.ac2.live else 0.0
     if not si.operating:
         return AcState((0.0,) * lines, 0.0, ac2_v, ac2_hz)
     if si.relay_closed:

@@ -79,16 +79,20 @@ class LocalSettings:
         specs: Iterable[SettingSpec],
         on_change: ChangeCallback | None = None,
         on_available: Callable[[bool], None] | None = None,
+        follow: Iterable[str] = (),
     ) -> None:
         self.bus = bus
         self.specs = {spec.path: spec for spec in specs}
+        #: Settings we read and follow but do not own (never AddSettings'd), e.g. the
+        #: system's ``/Settings/System/TimeZone``.
+        self.followed = frozenset(follow)
         self.values: dict[str, Any] = {}
         self.available = False
         self._on_change = on_change
         self._on_available = on_available
         self._watcher = NameOwnerWatcher(bus, (SETTINGS_SERVICE,), on_change=self._owner_changed)
         self._subscription = SignalSubscription(
-            bus, BUSITEM, "PropertiesChanged", self._properties_changed
+            bus, BUSITEM, "PropertiesChanged", self._properties_changed, sender=SETTINGS_SERVICE
         )
 
     async def start(self) -> None:
@@ -96,6 +100,7 @@ class LocalSettings:
         await self._watcher.start()
         if self._watcher.owner(SETTINGS_SERVICE):
             await self._add_settings()
+            await self._read_followed()
 
     async def stop(self) -> None:
         await self._subscription.stop()
@@ -117,6 +122,7 @@ class LocalSettings:
     async def _owner_changed(self, _name: str, _old: str | None, new: str | None) -> None:
         if new:
             await self._add_settings()
+            await self._read_followed()
         else:
             self._set_available(False)
             log.warning("localsettings_gone", keeping="last known values")
@@ -141,6 +147,15 @@ class LocalSettings:
         self._set_available(True)
         log.info("localsettings_ready", settings=len(self.values))
 
+    async def _read_followed(self) -> None:
+        for path in sorted(self.followed):
+            try:
+                (value,) = await call(self.bus, SETTINGS_SERVICE, path, BUSITEM, "GetValue")
+            except (DBusError, asyncio.TimeoutError) as exc:
+                log.warning("setting_not_readable", path=path, error=str(exc))
+                continue
+            self._store(path, from_variant(value))
+
     def _set_available(self, available: bool) -> None:
         if available != self.available:
             self.available = available
@@ -148,14 +163,15 @@ class LocalSettings:
                 self._on_available(available)
 
     def _properties_changed(self, msg: Message) -> None:
-        if msg.path not in self.specs or not self._watcher.owns(msg.sender, SETTINGS_SERVICE):
+        known = msg.path in self.specs or msg.path in self.followed
+        if not known or not self._watcher.owns(msg.sender, SETTINGS_SERVICE):
             return
         changes = msg.body[0] if msg.body else {}
         if "Value" in changes:
             self._store(str(msg.path), from_variant(changes["Value"]))
 
     def _store(self, path: str, value: Any) -> None:
-        if path not in self.specs:
+        if path not in self.specs and path not in self.followed:
             return
         if self.values.get(path) == value and path in self.values:
             return

@@ -1,0 +1,120 @@
+"""``smavenus-bms-controller``: charge controller and battery protection (docs/controller.md).
+
+    smavenus-bms-controller --config /data/smavenus/smavenus.toml
+
+Wiring only: read the configuration, build the core, follow the settings (Venus
+localsettings, else the TOML file), the battery monitor and the gateway's snapshots, own
+``io.smavenus.BmsController`` on the system bus (``DBUS_SYSTEM_BUS_ADDRESS`` is honoured) and
+step the core at its deadlines until SIGTERM. Exit status: 0 stopped, 1 crashed or lost the
+bus (the supervisor restarts us; the gateway meanwhile ramps to safe values), 2 bad
+configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import sys
+import time
+from collections.abc import Awaitable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import structlog
+
+from smavenus.bms import BmsController
+from smavenus.config import AppConfig, load_config
+from smavenus.errors import ConfigError
+from smavenus.io.bms_service import ControllerService, SettingsBridge, StateFile, Ticker
+from smavenus.io.dbus import connect_system_bus
+from smavenus.io.vebus_feeds import PeerFeed
+from smavenus.io.victron_monitor import BatteryMonitor
+from smavenus.ipc import names
+from smavenus.ipc.messages import SiSnapshot
+from smavenus.log import configure_logging
+from smavenus.runtime import EXIT_CONFIG, EXIT_FAILURE, run_service
+
+PROCESS = "bms-controller"
+PROCESS_NAME = "smavenus-bms-controller"
+log = structlog.get_logger("smavenus.bms_controller")
+
+
+async def run_controller(cfg: AppConfig, stop: asyncio.Event) -> int:
+    state_file = StateFile(cfg.paths.state_dir / "bms-controller.json")
+    controller = BmsController(
+        cfg,
+        started_at=time.monotonic(),
+        last_full_charge_unix=state_file.load().last_full_charge_unix,
+    )
+    failed = asyncio.Event()
+    bus = await connect_system_bus()
+    async with AsyncExitStack() as stack:
+        stack.callback(bus.disconnect)
+        settings = SettingsBridge(bus, controller)
+        monitor = BatteryMonitor(
+            bus,
+            cfg.bms.battery_service,
+            controller.update_monitor,
+            poll_after_s=cfg.bms.input_max_age_s / 2,
+        )
+        snapshots = PeerFeed(
+            bus,
+            bus_name=names.GATEWAY_BUS_NAME,
+            path=names.GATEWAY_PATH,
+            interface=names.GATEWAY_INTERFACE,
+            signal=names.SNAPSHOT_SIGNAL,
+            get_method=names.GET_SNAPSHOT_METHOD,
+            model=SiSnapshot,
+            on_message=controller.update_snapshot,
+        )
+        for part in (settings, monitor, snapshots):
+            await part.start()
+            stack.push_async_callback(part.stop)
+        service = ControllerService(bus)
+        await service.start()
+        stack.push_async_callback(service.stop)
+        ticker = Ticker(controller, service, state_file, fail=lambda _exc: failed.set())
+        ticker.start()
+        stack.callback(ticker.stop)
+        disconnected: Awaitable[None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+        return await _until_stopped(stop, failed, disconnected)
+
+
+async def _until_stopped(
+    stop: asyncio.Event, failed: asyncio.Event, disconnected: Awaitable[None]
+) -> int:
+    """0 when asked to stop; EXIT_FAILURE when a step failed or the bus went away first."""
+    waits = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(failed.wait()),
+        asyncio.ensure_future(disconnected),
+    ]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if stop.is_set():
+        return 0
+    log.error("controller_stopping", reason="step failed" if failed.is_set() else "dbus lost")
+    return EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROCESS_NAME, description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, help="the TOML configuration (default: built-in)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)  # noqa: T201 - before logging exists
+        return EXIT_CONFIG
+    configure_logging(PROCESS, cfg.logging.level, cfg.logging.format)
+    return run_service(functools.partial(run_controller, cfg), process=PROCESS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -41,14 +41,16 @@ class Source(enum.Enum):
     FIXED = "fixed"  #: identity, configuration and /Connected: always valid
     SI = "si"  #: the SI's status frames; invalid when the snapshot or frame is too old
     CONTROLLER = "controller"  #: the bms-controller's status (and the SI); invalid when old
-    GATEWAY = "gateway"  #: the can-gateway's health (what the SI was told); invalid when old
+    #: BMS conditions raised by the controller (Status) or sent by the gateway (Health), and the
+    #: gateway's command source; invalid when neither is fresh.
+    BMS = "bms"
     LATCHED = "latched"  #: installation facts the SI has shown once; persisted
     WRITTEN = "written"  #: written by Venus (GUI, DVCC); kept as written
     ENERGY = "energy"  #: integrated counters; persisted, never go backwards
 
     @property
     def goes_stale(self) -> bool:
-        return self in (Source.SI, Source.CONTROLLER, Source.GATEWAY)
+        return self in (Source.SI, Source.CONTROLLER, Source.BMS)
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,19 @@ ENERGY_NAMES: tuple[str, ...] = (
 
 #: ``/Alarms/<name>`` published, with the source of each.
 ALARM_SOURCES: dict[str, tuple[Source, str]] = {
-    "GridLost": (Source.SI, "0x307 ExtVfOk cleared in two consecutive frames (latch); 0/2"),
-    "Overload": (Source.SI, "0x307 function bits 2 OverLoad"),
-    "LowBattery": (Source.GATEWAY, "0x35A low voltage sent to the SI (warning 1, alarm 2)"),
-    "HighDcVoltage": (Source.GATEWAY, "0x35A high voltage sent to the SI"),
-    "HighDcCurrent": (Source.GATEWAY, "0x35A high (charge) current sent to the SI"),
-    "HighTemperature": (Source.GATEWAY, "0x35A battery high temperature (charge) sent"),
-    "BmsPreAlarm": (Source.GATEWAY, "any other 0x35A condition sent to the SI"),
+    "GridLost": (Source.SI, "0x307 ExtVfOk clear in two consecutive frames (latch); 0 or 2"),
+    "Overload": (Source.SI, "0x307 function bits 2 OverLoad; 0 or 2"),
+    "LowBattery": (Source.BMS, "BMS condition low_voltage (warning 1, alarm 2)"),
+    "HighDcVoltage": (Source.BMS, "BMS condition high_voltage"),
+    "HighDcCurrent": (Source.BMS, "BMS conditions high_current, high_charge_current"),
+    "HighTemperature": (
+        Source.BMS,
+        "BMS conditions high_temperature, high_temperature_charge (the battery's)",
+    ),
+    "BmsPreAlarm": (Source.BMS, "any other BMS condition (cell imbalance, contactor …)"),
     "BmsConnectionLost": (
-        Source.GATEWAY,
-        "the gateway runs on stale or no controller commands (2), cold start (1)",
+        Source.BMS,
+        "the gateway's command source: stale 2, cold_start 1, controller/persisted 0",
     ),
 }
 

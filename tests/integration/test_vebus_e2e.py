@@ -26,7 +26,7 @@ from dbus_fast.aio import MessageBus
 from smavenus.io.dbus import call
 from smavenus.io.sim.control import request
 from smavenus.ipc import names
-from smavenus.ipc.messages import SiSnapshot
+from smavenus.ipc.messages import ControllerStatus, SiSnapshot
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.vebus.enums import ActiveInput, VebusState
 from tests.integration.vebus_peers import BUSITEM, DBUS, Client, eventually
@@ -88,19 +88,61 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 
 class Recorder:
-    """Snapshots and ItemsChanged, in the order the bus delivered them."""
+    """Snapshots, controller Status and ItemsChanged, in the order the bus delivered them."""
+
+    RULES = (
+        f"type='signal',interface='{names.GATEWAY_INTERFACE}',member='{names.SNAPSHOT_SIGNAL}'",
+        f"type='signal',interface='{names.CONTROLLER_INTERFACE}',member='{names.STATUS_SIGNAL}'",
+        f"type='signal',interface='{BUSITEM}',member='ItemsChanged',path='/'",
+    )
 
     def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
         self.stream: list[tuple[str, Any]] = []
         bus.add_message_handler(self._on)
+
+    async def start(self) -> Recorder:
+        for rule in self.RULES:
+            await call(self.bus, *DBUS, "AddMatch", signature="s", body=[rule])
+        return self
+
+    def count(self, kind: str) -> int:
+        return sum(k == kind for k, _ in self.stream)
 
     def _on(self, msg: Message) -> None:
         if msg.message_type is not MessageType.SIGNAL:
             return
         if msg.member == names.SNAPSHOT_SIGNAL and msg.interface == names.GATEWAY_INTERFACE:
             self.stream.append(("snapshot", SiSnapshot.model_validate_json(msg.body[0])))
+        elif msg.member == names.STATUS_SIGNAL and msg.interface == names.CONTROLLER_INTERFACE:
+            self.stream.append(("status", ControllerStatus.model_validate_json(msg.body[0])))
         elif msg.member == "ItemsChanged" and msg.interface == BUSITEM:
             self.stream.append(("items", msg.body[0]))
+
+
+async def bring_up(
+    tmp_path: Path, processes: Processes, scenario: str, *, controller: bool
+) -> tuple[Path, Path]:
+    """Simulator, gateway, (controller,) publisher. Returns the config and control socket."""
+    (tmp_path / "scenario.toml").write_text(scenario)
+    link, control = tmp_path / "ttyACM-sim", tmp_path / "sim.sock"
+    sim_args = ["--scenario", str(tmp_path / "scenario.toml"), "--slcan-link", str(link)]
+    sim_args += ["--control", str(control), "--log-format", "plain"]
+    if controller:
+        sim_args += ["--battery-monitor", "sim"]  # a SmartShunt and systemcalc's paths
+    processes.start("smavenus-sim", *sim_args)
+    await eventually(link.exists, timeout_s=15)
+    config = tmp_path / "smavenus.toml"
+    config.write_text(
+        f'[can]\ninterface = "slcan"\nchannel = "{link}"\n'
+        f'[paths]\nstate_dir = "{tmp_path}"\n[logging]\nformat = "plain"\n'
+        '[vebus]\nservice_suffix = "sma_can0"\n'
+    )
+    processes.start("smavenus-can-gateway", "--config", str(config))
+    if controller:
+        processes.start("smavenus-bms-controller", "--config", str(config))
+    processes.start("smavenus-vebus-publisher", "--config", str(config))
+    return config, control
 
 
 def expected_from(snapshot: SiSnapshot) -> dict[str, Any]:
@@ -132,37 +174,9 @@ def expected_from(snapshot: SiSnapshot) -> dict[str, Any]:
 async def test_simulator_values_reach_the_vebus_paths_within_one_cycle(
     tmp_path: Path, dbus_daemon: PrivateDbusDaemon, processes: Processes, system_bus: MessageBus
 ) -> None:
-    scenario = tmp_path / "scenario.toml"
-    scenario.write_text(SCENARIO)
-    link, control = tmp_path / "ttyACM-sim", tmp_path / "sim.sock"
-    processes.start(
-        "smavenus-sim",
-        "--scenario",
-        str(scenario),
-        "--slcan-link",
-        str(link),
-        "--control",
-        str(control),
-        "--log-format",
-        "plain",
-    )
-    await eventually(link.exists, timeout_s=15)
-    config = tmp_path / "smavenus.toml"
-    config.write_text(
-        f'[can]\ninterface = "slcan"\nchannel = "{link}"\n'
-        f'[paths]\nstate_dir = "{tmp_path}"\n[logging]\nformat = "plain"\n'
-        '[vebus]\nservice_suffix = "sma_can0"\n'
-    )
-    processes.start("smavenus-can-gateway", "--config", str(config))
-    processes.start("smavenus-vebus-publisher", "--config", str(config))
-
+    _config, control = await bring_up(tmp_path, processes, SCENARIO, controller=False)
     client = Client(system_bus)
-    recorder = Recorder(system_bus)
-    for rule in (
-        f"type='signal',interface='{names.GATEWAY_INTERFACE}',member='{names.SNAPSHOT_SIGNAL}'",
-        f"type='signal',interface='{BUSITEM}',member='ItemsChanged',path='/'",
-    ):
-        await call(system_bus, *DBUS, "AddMatch", signature="s", body=[rule])
+    recorder = await Recorder(system_bus).start()
     try:
         await eventually(client.owner, timeout_s=20)
         await eventually(lambda: _connected(client), timeout_s=20)
@@ -174,7 +188,7 @@ async def test_simulator_values_reach_the_vebus_paths_within_one_cycle(
     }
     recorder.stream.clear()  # GetItems already holds everything delivered before its reply
     started = time.monotonic()
-    while sum(kind == "snapshot" for kind, _ in recorder.stream) < 12:
+    while recorder.count("snapshot") < 12:
         await asyncio.sleep(0.05)
         assert time.monotonic() - started < 30, processes.logs()
     truth = request(control, {"cmd": "status"})
@@ -219,3 +233,73 @@ def _complete(snapshot: SiSnapshot) -> bool:
         getattr(snapshot, name) is not None
         for name in ("battery_status", "output_voltage", "external_power", "inverter_power")
     )
+
+
+CHARGING = f"""
+name = "vebus-e2e-charging"
+description = "on grid, half-full battery: the controller charges it"
+seed = 7
+
+[si]
+preset = "split_120_240_60"
+status_period_s = {CYCLE_S}
+
+[grid]
+request = "always"
+valid_time_s = 1
+
+[battery]
+soc_pct = 50
+
+[loads]
+power_w = [1500, 700]
+"""
+
+
+@pytest.mark.slow
+async def test_charging_from_the_grid_with_the_controller(
+    tmp_path: Path, dbus_daemon: PrivateDbusDaemon, processes: Processes, system_bus: MessageBus
+) -> None:
+    """The whole system: the controller's charge state and the charging sign reach Venus."""
+    _config, control = await bring_up(tmp_path, processes, CHARGING, controller=True)
+    client = Client(system_bus)
+    recorder = await Recorder(system_bus).start()
+    try:
+        await eventually(client.owner, timeout_s=20)
+        await eventually(lambda: _equals(client, "/Ac/ActiveIn/ActiveInput", 0), timeout_s=30)
+        await eventually(lambda: _charging(client), timeout_s=30)
+    except AssertionError:
+        pytest.fail("the SI never charged from the grid:\n" + processes.logs())
+    before = await client.value("/Energy/AcIn1ToInverter")
+    discharged_before = await client.value("/Energy/InverterToAcOut")
+    recorder.stream.clear()
+    await eventually(lambda: recorder.count("status") >= 3, timeout_s=10)
+    await asyncio.sleep(2 * CYCLE_S)  # the next SI cycle shows the latest status
+    truth = request(control, {"cmd": "status"})
+    items = await client.items()
+    state = {path: item["Value"].value for path, item in items.items()}
+    (last_status,) = [p for k, p in recorder.stream if k == "status"][-1:]
+    phase = {"bulk": 1, "absorption": 2, "float": 3}[last_status.charge_state]
+    assert state["/VebusChargeState"] == phase
+    assert (
+        state["/State"]
+        == {1: VebusState.BULK, 2: VebusState.ABSORPTION, 3: VebusState.FLOAT}[phase]
+    )
+    assert state["/Alarms/BmsConnectionLost"] == 0  # the gateway hears the controller
+    assert truth["battery_current_a"] > 0  # the simulated battery charges…
+    assert state["/Dc/0/Current"] > 0  # …and Victron's sign says so
+    assert state["/Dc/0/Power"] > 0
+    assert state["/Ac/ActiveIn/P"] > state["/Ac/Out/P"]  # the grid feeds loads and charger
+    assert state["/Ac/ActiveIn/Connected"] == 1
+    assert state["/Alarms/GridLost"] == 0
+    assert state["/Energy/AcIn1ToInverter"] > before  # charging energy counted from AC in 1
+    assert state["/Energy/InverterToAcOut"] == discharged_before  # nothing while charging
+
+
+async def _equals(client: Client, path: str, expected: Any) -> bool:
+    return bool(await client.value(path) == expected)
+
+
+async def _charging(client: Client) -> bool:
+    current = await client.value("/Dc/0/Current")
+    return current is not None and current > 5.0

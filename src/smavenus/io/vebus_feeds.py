@@ -49,6 +49,7 @@ class PeerFeed(Generic[M]):
         self.path = path
         self.interface = interface
         self.get_method = get_method
+        self.signal = signal
         self.model = model
         self._on_message = on_message
         self._watcher = NameOwnerWatcher(bus, (bus_name,), on_change=self._owner_changed)
@@ -68,7 +69,7 @@ class PeerFeed(Generic[M]):
         if self._watcher.owner(self.bus_name):
             await self.fetch()
         else:
-            log.info("peer_absent", peer=self.bus_name)
+            log.info("peer_absent", peer=self.bus_name, signal=self.signal)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -91,9 +92,9 @@ class PeerFeed(Generic[M]):
 
     def _owner_changed(self, _name: str, old: str | None, new: str | None) -> None:
         if new is None:
-            log.warning("peer_gone", peer=self.bus_name, owner=old)
+            log.warning("peer_gone", peer=self.bus_name, signal=self.signal, owner=old)
             return
-        log.info("peer_appeared", peer=self.bus_name, owner=new)
+        log.info("peer_appeared", peer=self.bus_name, signal=self.signal, owner=new)
         task = asyncio.ensure_future(self.fetch())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbus_fast import Variant
+from dbus_fast import NameFlag, RequestNameReply, Variant
 from dbus_fast.aio import MessageBus
 
 from smavenus.config import AppConfig, parse_config
@@ -161,6 +161,7 @@ async def test_set_value_codes_and_dvcc_writes(
     assert await client.set("/Dc/0/MaxChargeCurrent", Variant("s", "lots")) == 1
     assert await client.set("/Mode", Variant("d", 3.5)) == 1
     assert await client.set("/CustomName", Variant("i", 5)) == 1
+    assert await client.set("/CustomName", Variant("s", "x" * 129)) == 2  # a name, not storage
     # modes the SI cannot do are refused by us (code 2)
     assert await client.set("/Mode", Variant("i", 1)) == 2
     assert await client.set("/Mode", Variant("i", 9)) == 2
@@ -261,6 +262,18 @@ async def test_device_instance_from_localsettings_and_reregistration_on_change(
     assert client.owner_changes[:2] == [(first_owner, ""), ("", first_owner)]
     assert await client.value("/DeviceInstance") == 280
     await publisher.stop()
+
+
+async def test_a_name_taken_during_reregistration_makes_the_publisher_exit(
+    tmp_path: Path, gateway: GatewayPeer, settings: LocalSettingsStandIn, client: Client
+) -> None:
+    publisher = await running(config(tmp_path), client)
+    queued = await connect_system_bus()
+    reply = await queued.request_name(SERVICE, NameFlag(0))  # waits in the daemon's queue
+    assert reply is RequestNameReply.IN_QUEUE
+    settings.set_local(INSTANCE_SETTING, "vebus:281")  # release hands the name to the queue
+    assert await asyncio.wait_for(publisher.task, 10) == 1  # off the bus: let it restart us
+    queued.disconnect()
 
 
 async def test_a_taken_instance_is_bumped_by_localsettings(

@@ -106,22 +106,28 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
         runner.start()
         await service.start()
         disconnected: Awaitable[None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-        return await _until_stopped(stop, disconnected)
+        return await _until_stopped(stop, disconnected, service.lost.wait())
 
 
-async def _until_stopped(stop: asyncio.Event, disconnected: Awaitable[None]) -> int:
-    """0 when asked to stop; EXIT_FAILURE when the bus connection went away first."""
-    lost = asyncio.ensure_future(disconnected)
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (lost, stopping):
+async def _until_stopped(
+    stop: asyncio.Event, disconnected: Awaitable[None], name_lost: Awaitable[object]
+) -> int:
+    """0 when asked to stop; EXIT_FAILURE when the bus or our name went away first."""
+    waiters = {
+        asyncio.ensure_future(stop.wait()): "stopped",
+        asyncio.ensure_future(disconnected): "dbus_connection_lost",
+        asyncio.ensure_future(name_lost): "dbus_name_lost",
+    }
+    done, _pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in waiters:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    if not stop.is_set():
-        log.error("dbus_connection_lost", exit_status=EXIT_FAILURE)
-        return EXIT_FAILURE
-    return 0
+    if stop.is_set():
+        return 0
+    reason = waiters[next(iter(done))]
+    log.error(reason, exit_status=EXIT_FAILURE)
+    return EXIT_FAILURE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

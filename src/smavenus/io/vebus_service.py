@@ -40,6 +40,8 @@ ModeRequest = Callable[[Mode], Awaitable[None]]
 
 DVCC_PATHS = frozenset({"/Dc/0/MaxChargeCurrent", *(path for path, _unit in BOL_PATHS)})
 SWITCHABLE_MODES = frozenset({Mode.ON, Mode.OFF})
+#: A longer /CustomName is refused (SetValue code 2): it is a display name, not storage.
+MAX_CUSTOM_NAME_CHARS = 128
 
 
 def parse_instance(value: Any) -> int | None:
@@ -97,6 +99,9 @@ class VebusDbusService:
                 on_change=self._setting_changed,
             )
         self.registered = False
+        #: Set when the name could not be taken back after a re-registration: the process
+        #: must exit so its supervisor restarts it (it is no longer on the bus).
+        self.lost = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -146,6 +151,8 @@ class VebusDbusService:
     def _check_write(self, path: str, value: Any) -> bool:
         if path == "/Mode":
             return self._mode_request is not None and value in SWITCHABLE_MODES
+        if path == "/CustomName":
+            return value is None or len(value) <= MAX_CUSTOM_NAME_CHARS
         return True
 
     def _written(self, path: str, value: Any) -> None:
@@ -198,7 +205,13 @@ class VebusDbusService:
 
     async def _reregister(self) -> None:
         async with self._lock:
-            await self.service.reregister()
+            try:
+                await self.service.reregister()
+            except Exception as exc:  # another process took the name, or the bus failed
+                log.error("vebus_service_name_lost", service=self.name, error=str(exc))
+                self.registered = False
+                self.lost.set()
+                return
         log.info("vebus_service_reregistered", device_instance=self.device_instance)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:

@@ -422,6 +422,8 @@ class SunnyIsland:
             self._add_cause(now_s, StopCause.BMS_ALARM, alarms=codes)
 
     def _check_auto_restart(self, now_s: float, obs: Observations) -> None:
+        if not self.causes:
+            return
         ready = self.ac2.ready(now_s)
         clear_conditions: dict[StopCause, tuple[bool, str]] = {
             StopCause.BMS_TIMEOUT: (not self.f952, "bms_frames_back"),

@@ -116,6 +116,12 @@ class Simulation:
             }
         )
         self.ac2_present = scenario.grid.present
+        self._flow_constants = {
+            "efficiency": si_cfg.efficiency,
+            "idle_w": si_cfg.idle_power_w * lines,
+            "max_ac_power_w": si_cfg.unit_power_w * lines,
+            "fspc_max_shift_hz": si_cfg.fspc_max_shift_hz,
+        }
         self._events = list(scenario.sorted_events())
         self._next_event = 0
         self._cycles = 0
@@ -238,6 +244,7 @@ class Simulation:
         allow_discharge = si.soc_in_use_pct > cfg.self_consumption_soc_min_pct
         return power_flow(
             FlowInputs(
+                **self._flow_constants,
                 operating=si.operating,
                 on_grid=si.relay_closed,
                 load_w=self._line_values(load_key),
@@ -248,11 +255,7 @@ class Simulation:
                 charge_limit_a=si.ccl_applied_a,
                 charge_voltage_v=si.limit("charge_voltage_v"),
                 discharge_limit_a=si.limit("discharge_current_a"),
-                efficiency=cfg.efficiency,
-                idle_w=cfg.idle_power_w * cfg.lines,
-                max_ac_power_w=cfg.unit_power_w * cfg.lines,
                 self_consumption=cfg.self_consumption and allow_discharge,
-                fspc_max_shift_hz=cfg.fspc_max_shift_hz,
             )
         )
 

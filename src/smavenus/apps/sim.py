@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--events", type=Path, help="write every SI event here as JSON lines")
     p.add_argument(
+        "--bms-frames", type=Path, help="write each BMS frame's arrival (t_s, can_id) here"
+    )
+    p.add_argument(
         "--battery-monitor", metavar="NAME", help="publish com.victronenergy.battery.NAME"
     )
     p.add_argument("--no-systemcalc", action="store_true", help="without com.victronenergy.system")
@@ -139,6 +142,7 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, stop: asyncio.Eve
         speed=args.speed,
         start_on_open=args.start_on_open,
         events_file=args.events,
+        bms_frames_file=args.bms_frames,
         battery_monitor=args.battery_monitor,
         systemcalc=not args.no_systemcalc,
         control_path=args.control,

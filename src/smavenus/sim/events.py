@@ -68,6 +68,8 @@ class SimEvent:
 
 
 EventListener = Callable[[SimEvent], None]
+#: Called with (time_s, can_id) for every BMS frame that reaches the adapter.
+ArrivalListener = Callable[[float, int], None]
 
 
 class Recorder:
@@ -78,9 +80,13 @@ class Recorder:
         self.bms_arrivals: list[tuple[float, int]] = []
         self.gap_report_s = gap_report_s
         self._listeners: list[EventListener] = []
+        self._arrival_listeners: list[ArrivalListener] = []
 
     def subscribe(self, listener: EventListener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_arrivals(self, listener: ArrivalListener) -> None:
+        self._arrival_listeners.append(listener)
 
     def record(self, time_s: float, kind: EventKind, **detail: Any) -> SimEvent:
         event = SimEvent(time_s, kind, detail)
@@ -95,6 +101,8 @@ class Recorder:
             if gap > self.gap_report_s:
                 self.record(time_s, EventKind.BMS_GAP, gap_s=round(gap, 6), can_id=hex(can_id))
         self.bms_arrivals.append((time_s, can_id))
+        for listener in self._arrival_listeners:
+            listener(time_s, can_id)
 
     # -- queries --------------------------------------------------------------------------
 

@@ -9,8 +9,10 @@
     sim.summary_text                                     # what it printed at exit
 
 The simulator plays the USB adapter on a pty behind the stable link ``sim.path``; its events
-go to ``sim.events_path`` (JSON lines), its logs to ``sim.log_path``, and its control socket
-is ``sim.control_path`` (see ``smavenus.sim.control`` for the requests).
+go to ``sim.events_path`` (JSON lines), the arrival time of every BMS frame to
+``sim.bms_frames_path`` (:meth:`SimProcess.bms_arrivals`, readable after exit too), its logs
+to ``sim.log_path``, and its control socket is ``sim.control_path`` (see
+``smavenus.sim.control`` for the requests).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class SimProcess:
         self.link_path = workdir / "ttyACM-sim"
         self.control_path = workdir / "sim.sock"
         self.events_path = workdir / "sim-events.jsonl"
+        self.bms_frames_path = workdir / "sim-bms-frames.jsonl"
         self.log_path = workdir / "sim.log"
         args = [
             "--slcan-link",
@@ -58,6 +61,8 @@ class SimProcess:
             str(self.control_path),
             "--events",
             str(self.events_path),
+            "--bms-frames",
+            str(self.bms_frames_path),
             "--speed",
             str(speed),
             "--log-format",
@@ -149,6 +154,11 @@ class SimProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {name} within {timeout_s} s")
             time.sleep(0.05)
+
+    def bms_arrivals(self) -> list[tuple[float, int]]:
+        """(simulated time, CAN ID) of every BMS frame that reached the adapter so far."""
+        lines = self.bms_frames_path.read_text().splitlines()
+        return [(r["t_s"], int(r["can_id"], 16)) for r in map(json.loads, lines) if r]
 
     def recorded_events(self) -> list[dict[str, Any]]:
         """The JSON lines file (complete, with the summary line, once stopped)."""

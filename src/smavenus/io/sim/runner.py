@@ -52,6 +52,7 @@ class SimRunner:
         speed: float = 1.0,
         start_on_open: bool = False,
         events_file: Path | None = None,
+        bms_frames_file: Path | None = None,
         battery_monitor: str | None = None,
         systemcalc: bool = True,
         control_path: Path | None = None,
@@ -61,6 +62,7 @@ class SimRunner:
         self.clock = SimClock(speed)
         self.start_on_open = start_on_open
         self.events_file = events_file
+        self.bms_frames_file = bms_frames_file
         self.control_path = control_path
         self.finished = asyncio.Event()  #: set when the scenario's duration_s is reached
         self.clock_started = asyncio.Event()  #: set when simulated time starts to run
@@ -80,6 +82,7 @@ class SimRunner:
         self._timer: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
         self._file: IO[str] | None = None
+        self._frames_file: IO[str] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._time_waiters: list[tuple[float, asyncio.Future[None]]] = []
         self._event_waiters: list[tuple[Callable[[SimEvent], bool], asyncio.Future[SimEvent]]] = []
@@ -94,6 +97,9 @@ class SimRunner:
             for event in self.sim.recorder.events:
                 self._write(event)
         self.sim.recorder.subscribe(self._on_event)
+        if self.bms_frames_file is not None:
+            self._frames_file = self.bms_frames_file.open("w", encoding="utf-8")
+            self.sim.recorder.subscribe_arrivals(self._on_arrival)
         if self.control_path is not None:
             self._control = ControlServer(self.control_path, self._handle_control)
             await self._control.start()
@@ -135,6 +141,9 @@ class SimRunner:
             self._file.write(json.dumps({"event": "summary", **self.sim.summary()}) + "\n")
             self._file.close()
             self._file = None
+        if self._frames_file is not None:
+            self._frames_file.close()
+            self._frames_file = None
         for _t, future in self._time_waiters:
             future.cancel()
         for _p, event_future in self._event_waiters:
@@ -316,6 +325,10 @@ class SimRunner:
                 self._event_waiters.remove(item)
                 if not future.done():
                     future.set_result(event)
+
+    def _on_arrival(self, time_s: float, can_id: int) -> None:
+        if self._frames_file is not None:
+            self._frames_file.write(f'{{"t_s": {time_s:.6f}, "can_id": "0x{can_id:03X}"}}\n')
 
     def _write(self, event: SimEvent) -> None:
         if self._file is not None:

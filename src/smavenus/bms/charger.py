@@ -13,7 +13,7 @@ from       condition                    to           notes
 ========== ============================ ============ =====================================
 bulk       absorption_voltage_reached   absorption   pack (or highest cell) at its target
 absorption voltage_below_rebulk         bulk         held ``rebulk_delay_s``
-absorption tail_current                 float        at target, current ≤ tail, held
+absorption tail_current                 float        pack at target, current ≤ tail, held
 absorption absorption_time_up           float        ``absorption_max_s`` on the monotonic
 float      voltage_below_rebulk         bulk         held ``rebulk_delay_s``
 float      full_charge_due              bulk         every ``full_charge_interval_days``
@@ -104,8 +104,17 @@ def _at_absorption_target(c: ChargeContext) -> bool:
 
 
 def _tail_current(c: ChargeContext) -> bool:
+    """Full: the *pack* is held at the absorption voltage and takes no more than the tail
+    current. A runner cell held at its limit is not a full battery: absorption goes on (the
+    balancer is at work) until it ends on time."""
+    pack_at_target = (
+        c.m.voltage_v is not None
+        and c.m.voltage_v
+        >= pack_target_v(ChargeState.ABSORPTION, c.cfg, degraded=False) - c.at_target_band_v
+    )
     return (
         _at_absorption_target(c)
+        and pack_at_target
         and c.m.current_a is not None
         and c.m.current_a <= c.cfg.bms.tail_current_a
     )
@@ -273,7 +282,9 @@ class PiRegulator:
         # approach governor: keep a reserve below the target that shrinks at a fixed rate
         band = GOVERNOR_BAND_V_PER_CELL * cells
         if error_v > band:
+            # far below the target the regulator is saturated: bulk is the full current
             self.reserve_v = band
+            self.integral_a = max_a
         else:
             self.reserve_v = max(
                 0.0, self.reserve_v - GOVERNOR_RATE_V_PER_S_PER_CELL * cells * dt_s

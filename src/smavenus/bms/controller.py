@@ -275,6 +275,8 @@ class BmsController:
             caps.append((0.0, verdict.causes[Effect.BLOCK_CHARGE]))
         if m.voltage_v is None:
             caps.append((0.0, "no_measurements"))
+        if m.temperature_c is None:  # also before the start-up grace ends: never charge blind
+            caps.append((0.0, "temperature_unknown"))
         max_a, cap_reason = min(caps, key=lambda cap: cap[0])
 
         error = regulation_error_v(m, target, cfg)

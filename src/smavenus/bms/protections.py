@@ -228,8 +228,8 @@ RULES: tuple[Rule, ...] = (
         lambda cfg: _FLAG_ON,
         lambda cfg: None,
         lambda cfg: 0.5,
-        Effect.DEGRADED,
-        "no battery temperature from the monitor or the SI: conservative limits",
+        Effect.BLOCK_CHARGE,  # it may be below charge_min_temperature_c: no charging
+        "no battery temperature from the monitor or the SI: no charging",
     ),
     Rule(
         "voltage_mismatch", "general", Side.HIGH,

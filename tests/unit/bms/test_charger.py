@@ -80,6 +80,18 @@ SCENARIOS: list[tuple[str, dict[str, Any], list[Step]]] = [
         ],
     ),
     (
+        "absorption: a runner cell held at its limit at low current is not a full battery",
+        {},
+        [
+            ("set", {"voltage_v": 55.4, "current_a": 30.0, "max_cell_v": 3.55, "min_cell_v": 3.44}),
+            ("run", 1),
+            ("expect", "absorption", "absorption_voltage_reached"),
+            ("set", {"current_a": 1.0}),
+            ("run", 600),
+            ("expect", "absorption", "absorption_voltage_reached"),
+        ],
+    ),
+    (
         "absorption -> float after absorption_max_s without tail current",
         {"absorption_max_s": 3600},
         [

@@ -67,13 +67,18 @@ def test_a_charge_from_20_percent_to_float_holds_absorption_within_50_mv(
     assert plant.soc_pct > 99.0
 
 
-def test_a_runner_cell_is_held_at_the_cell_regulation_voltage() -> None:
-    cfg = config()
+def test_a_runner_cell_is_held_at_the_cell_regulation_voltage_until_absorption_times_out() -> None:
+    cfg = config(bms={"absorption_max_s": 1800})
     plant = Plant(soc_pct=80.0, cell_offsets_pct=(0.0, 0.0, 0.8))  # one cell 0.8 % ahead
     trace = charge(plant, cfg, hours=2.0, cells=True)
     assert trace.max_cell_v <= cfg.bms.cell_regulate_voltage_v + 0.02
     assert trace.max_cell_v < cfg.bms.cell_high_voltage_v
-    assert trace.states[-1][1:] == ("float", "tail_current")
+    # the pack never reached 56 V: not "full" on tail current, but absorption on time
+    assert [(s, r) for _t, s, r in trace.states] == [
+        ("bulk", "start"),
+        ("absorption", "absorption_voltage_reached"),
+        ("float", "absorption_time_up"),
+    ]
 
 
 def test_a_cold_battery_gets_no_charge_current_for_hours() -> None:

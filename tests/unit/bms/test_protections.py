@@ -198,15 +198,17 @@ def test_nothing_to_measure_blocks_charging_but_keeps_sending() -> None:
     assert d.soc_pct >= 1.0
 
 
-def test_without_any_temperature_the_limits_are_conservative() -> None:
+def test_without_any_temperature_there_is_no_charging_from_the_first_cycle() -> None:
     rig = Rig(config())
     rig.set(**{**BASE, "temperature_c": None})
     assert rig.si_values is not None
     rig.si_values["temperature_c"] = None
+    rig.run(0)
+    assert rig.ccl == 0.0 and "general" not in rig.last.warnings  # start-up grace: no warning
     rig.run(30)
     assert "general" in rig.last.warnings
-    assert rig.ccl <= rig.cfg.bms.degraded_charge_current_a
-    assert rig.last.limits.charge_current_a.reason == "degraded: temperature_unknown"
+    assert rig.ccl == 0.0
+    assert rig.last.limits.charge_current_a.reason == "temperature_unknown"
 
 
 def test_the_si_temperature_stands_in_for_a_monitor_without_sensor() -> None:

@@ -141,6 +141,23 @@ async def test_one_items_changed_per_si_cycle_with_only_what_changed(
     await publisher.stop()
 
 
+async def test_saving_the_counters_sends_nothing_on_the_bus(
+    tmp_path: Path, gateway: GatewayPeer, client: Client
+) -> None:
+    publisher = await running(config(tmp_path, state_save_interval_s=1.0), client)
+    state_file = tmp_path / "vebus-sma_can0.json"
+    cycle(gateway, 1, inv_w=(3000,), ext_w=(0,), ext_v=(0,))
+    await eventually(client.items_changed)
+    cycle(gateway, 2, inv_w=(3000,), ext_w=(0,), ext_v=(0,))
+    await settle()
+    client.signals.clear()
+    saved_before = state_file.stat().st_mtime_ns if state_file.exists() else 0
+    await asyncio.sleep(1.5)  # a save falls due; the snapshot (5 s) does not go stale
+    assert state_file.stat().st_mtime_ns > saved_before
+    assert client.signals == []
+    await publisher.stop()
+
+
 async def test_set_value_codes_and_dvcc_writes(
     tmp_path: Path, gateway: GatewayPeer, client: Client
 ) -> None:

@@ -3,8 +3,9 @@
 Every snapshot from the gateway is mapped and published at once, as **one** ``ItemsChanged``
 with only what changed. The gateway's health and the controller's status are only cached:
 they show with the next snapshot, so they never cost a D-Bus message of their own. One
-``loop.call_at`` is re-armed after every input at the core's next deadline (an input
-going stale, or the state being due to be saved); no polling loop.
+``loop.call_at`` is re-armed after every input at the core's next deadline: an input going
+stale (published at once) or the state being due to be saved (written, nothing published).
+No polling loop.
 """
 
 from __future__ import annotations
@@ -86,7 +87,13 @@ class VebusRunner:
 
     def _tick(self) -> None:
         self._timer, self._deadline = None, None
-        self._publish(self.loop.time())
+        now = self.loop.time()
+        if self.core.expiry_due(now):
+            self._publish(now)  # something went stale: show it now, not at the next cycle
+            return
+        if self.core.save_due(now):  # a save alone sends nothing on D-Bus
+            self._save(now)
+        self._rearm(now)
 
     def _rearm(self, now: float) -> None:
         # While a write is under way the save deadline waits for it (it re-arms when done).

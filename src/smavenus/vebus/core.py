@@ -186,6 +186,7 @@ class VebusCore:
         self._last_save = now
         self._dirty = False
         self._save_now = False
+        self._evaluated_at = now
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -254,6 +255,7 @@ class VebusCore:
 
     def values(self, now: float) -> dict[str, Any]:
         """Every path that is not fixed or written by Venus, as of ``now``."""
+        self._evaluated_at = max(self._evaluated_at, now)
         self._dirty |= self._meter.advance(now)
         si = self._fresh_frames(now)
         connected = si is not None
@@ -295,6 +297,10 @@ class VebusCore:
         if self._dirty and include_save:
             deadlines.append(now if self._save_now else self._last_save + self._save_interval)
         return min(deadlines, default=None)
+
+    def expiry_due(self, now: float) -> bool:
+        """An input went stale since :meth:`values` was last asked: the values changed."""
+        return any(self._evaluated_at < t <= now for t in self._expiries())
 
     def drain_events(self) -> list[Event]:
         events, self._events = self._events, []

@@ -246,3 +246,13 @@ def test_mode_control_needs_both_the_publisher_and_the_gateway(
     )
     settings = CoreSettings.from_config(cfg, process_name="p", process_version="v")
     assert settings.mode_control == bool(vebus_allows and gateway_allows)
+
+
+def test_expiry_due_only_when_an_input_went_stale_since_the_last_evaluation() -> None:
+    core = make_core()
+    core.on_snapshot(snapshot(scene(), T0), T0)
+    core.values(T0)
+    assert not core.expiry_due(T0 + MAX_AGE - 0.01)
+    assert core.expiry_due(T0 + MAX_AGE)
+    core.values(T0 + MAX_AGE)
+    assert not core.expiry_due(T0 + MAX_AGE + 1)  # already shown

@@ -1,0 +1,211 @@
+"""The bms-controller's surroundings in miniature, for its integration tests and the bench.
+
+* :class:`Processes` runs installed console scripts (``smavenus-sim``, ``smavenus-can-gateway``,
+  ``smavenus-bms-controller``) with their logs in files;
+* :class:`ControllerListener` records the controller's ``Command`` and ``Status`` signals;
+* :class:`Service` is a BusItem service (our exporter) on its own connection: a battery
+  monitor or systemcalc's ``/ActiveBatteryService`` that can vanish and come back;
+* :func:`write_config` writes a smavenus TOML file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+
+from smavenus.io.busitem import BUSITEM, BusItemService
+from smavenus.io.dbus import call, connect_system_bus, new_signal
+from smavenus.ipc import names
+from smavenus.ipc.messages import BmsCommand, ControllerStatus
+from smavenus.victron.items import ItemSpec, ItemStore, ItemType
+
+BIN = Path(sys.executable).parent
+DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+
+
+class Processes:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.directory / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+        log.close()
+        self.started[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.directory / f"{name}.log"
+        return path.read_text() if path.exists() else ""
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-6000:]}" for p in sorted(self.directory.glob("*.log"))
+        )
+
+    def stop(self, name: str) -> int | None:
+        process = self.started.pop(name, None)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.started)):
+            self.stop(name)
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines: list[str] = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, (int, float)):
+                text = repr(value)
+            else:
+                text = '"' + str(value) + '"'
+            lines.append(f"{key} = {text}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class ControllerListener:
+    """The controller's Command and Status signals, with the monotonic time they arrived."""
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+        self.commands: list[tuple[float, BmsCommand]] = []
+        self.statuses: list[tuple[float, ControllerStatus]] = []
+        bus.add_message_handler(self._on)
+
+    async def start(self) -> None:
+        rule = f"type='signal',interface='{names.CONTROLLER_INTERFACE}'"
+        await call(self.bus, *DBUS, "AddMatch", signature="s", body=[rule])
+
+    def _on(self, msg: Message) -> None:
+        if (
+            msg.message_type is not MessageType.SIGNAL
+            or msg.interface != names.CONTROLLER_INTERFACE
+        ):
+            return
+        now = time.monotonic()
+        if msg.member == names.COMMAND_SIGNAL:
+            self.commands.append((now, BmsCommand.model_validate_json(msg.body[0])))
+        elif msg.member == names.STATUS_SIGNAL:
+            self.statuses.append((now, ControllerStatus.model_validate_json(msg.body[0])))
+
+    @property
+    def status(self) -> ControllerStatus | None:
+        return self.statuses[-1][1] if self.statuses else None
+
+    @property
+    def command(self) -> BmsCommand | None:
+        return self.commands[-1][1] if self.commands else None
+
+
+async def eventually(
+    predicate: Callable[[], Any],
+    timeout_s: float = 5.0,
+    what: str = "condition",
+    logs: Callable[[], str] | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{what} not reached in {timeout_s} s" + ("\n" + logs() if logs else "")
+            )
+        await asyncio.sleep(0.02)
+
+
+DBL, INT, STR = ItemType.DOUBLE, ItemType.INT, ItemType.STRING
+BATTERY_SPECS = [
+    ItemSpec("/DeviceInstance", INT),
+    ItemSpec("/Connected", INT),
+    ItemSpec("/ProductName", STR),
+    ItemSpec("/Dc/0/Voltage", DBL),
+    ItemSpec("/Dc/0/Current", DBL),
+    ItemSpec("/Dc/0/Temperature", DBL),
+    ItemSpec("/Soc", DBL),
+    ItemSpec("/System/MinCellVoltage", DBL),
+    ItemSpec("/System/MaxCellVoltage", DBL),
+]
+SYSTEM_SPECS = [ItemSpec("/DeviceInstance", INT), ItemSpec("/ActiveBatteryService", STR)]
+PATHS = {
+    "voltage": "/Dc/0/Voltage",
+    "current": "/Dc/0/Current",
+    "temperature": "/Dc/0/Temperature",
+    "soc": "/Soc",
+    "connected": "/Connected",
+    "active": "/ActiveBatteryService",
+}
+
+
+def shunt(instance: int, voltage: float = 53.1) -> dict[str, Any]:
+    return {
+        "/DeviceInstance": instance,
+        "/Connected": 1,
+        "/ProductName": "SmartShunt",
+        "/Dc/0/Voltage": voltage,
+        "/Dc/0/Current": -3.2,
+        "/Dc/0/Temperature": 21.5,
+        "/Soc": 77.0,
+        "/System/MinCellVoltage": 3.30,
+        "/System/MaxCellVoltage": 3.33,
+    }
+
+
+class Service:
+    """A BusItem service on its own connection (so it can vanish and return as a new owner)."""
+
+    def __init__(self, name: str, specs: list[ItemSpec], values: dict[str, Any]) -> None:
+        self.name, self.specs, self.values = name, specs, values
+        self.bus: MessageBus | None = None
+        self.service: BusItemService | None = None
+
+    async def start(self) -> Service:
+        self.bus = await connect_system_bus()
+        self.service = BusItemService(self.bus, self.name, ItemStore(self.specs))
+        self.service.store.update(self.values)
+        await self.service.register()
+        return self
+
+    def publish(self, **values: Any) -> None:
+        assert self.service is not None
+        self.service.publish({PATHS.get(k, k): v for k, v in values.items()})
+
+    def properties_changed(self, path: str, value: Any) -> None:
+        """One path's PropertiesChanged, as velib sends it (systemcalc does)."""
+        assert self.service is not None and self.bus is not None
+        self.service.store.update({path: value})
+        body = {"Value": Variant("s", value) if isinstance(value, str) else Variant("d", value)}
+        self.bus.send(new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [body]))
+
+    async def vanish(self) -> None:
+        assert self.bus is not None
+        self.bus.disconnect()
+        await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        if self.bus is not None and self.bus.connected:
+            self.bus.disconnect()

@@ -1,0 +1,167 @@
+"""The controller's battery-monitor follower against real BusItem services on a private bus.
+
+The services are our own BusItem exporter (``smavenus.io.busitem``) playing a SmartShunt, a
+second monitor and systemcalc's ``/ActiveBatteryService``, each on its own connection so it
+can vanish and come back with a new unique name, as a restarted Venus service does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from dbus_fast.aio import MessageBus
+
+from smavenus.bms.inputs import MonitorSample
+from smavenus.io.victron_monitor import BatteryMonitor
+from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from tests.integration.controller_harness import BATTERY_SPECS, SYSTEM_SPECS, Service, shunt
+
+
+async def eventually(predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+class Samples:
+    def __init__(self) -> None:
+        self.all: list[MonitorSample | None] = []
+
+    def __call__(self, sample: MonitorSample | None) -> None:
+        self.all.append(sample)
+
+    @property
+    def last(self) -> MonitorSample | None:
+        return self.all[-1] if self.all else None
+
+
+@pytest.fixture
+async def services(dbus_daemon: PrivateDbusDaemon) -> AsyncIterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for service in started:
+        service.close()
+
+
+async def start(services: list[Service], *new: Service) -> None:
+    for service in new:
+        services.append(await service.start())
+
+
+async def test_follows_the_battery_systemcalc_selected_and_its_updates(
+    system_bus: MessageBus, services: list[Service]
+) -> None:
+    a = Service("com.victronenergy.battery.ttyS5", BATTERY_SPECS, shunt(512, 53.1))
+    b = Service("com.victronenergy.battery.ttyS6", BATTERY_SPECS, shunt(513, 52.0))
+    system = Service(
+        "com.victronenergy.system",
+        SYSTEM_SPECS,
+        {"/DeviceInstance": 0, "/ActiveBatteryService": "com.victronenergy.battery/512"},
+    )
+    await start(services, a, b, system)
+    samples = Samples()
+    monitor = BatteryMonitor(system_bus, None, samples, poll_after_s=30.0)
+    await monitor.start()
+    assert monitor.service == "com.victronenergy.battery.ttyS5"
+    assert samples.last is not None
+    assert (samples.last.voltage_v, samples.last.current_a, samples.last.soc_pct) == (
+        53.1,
+        -3.2,
+        77.0,
+    )
+    assert (samples.last.min_cell_v, samples.last.max_cell_v, samples.last.temperature_c) == (
+        3.30,
+        3.33,
+        21.5,
+    )
+
+    a.publish(voltage=53.4)  # ItemsChanged from the monitor
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.4)
+    a.properties_changed("/Dc/0/Current", 12.5)  # PropertiesChanged from it
+    await eventually(lambda: samples.last is not None and samples.last.current_a == 12.5)
+
+    system.properties_changed("/ActiveBatteryService", "com.victronenergy.battery/513")
+    await eventually(lambda: monitor.service == "com.victronenergy.battery.ttyS6")
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 52.0)
+    a.publish(voltage=57.0)  # the old monitor no longer counts
+    await asyncio.sleep(0.2)
+    assert samples.last is not None and samples.last.voltage_v == 52.0
+    await monitor.stop()
+
+
+async def test_a_vanished_monitor_is_reported_at_once_and_followed_when_it_returns(
+    system_bus: MessageBus, services: list[Service]
+) -> None:
+    name = "com.victronenergy.battery.ttyS5"
+    await start(services, Service(name, BATTERY_SPECS, shunt(512)))
+    samples = Samples()
+    monitor = BatteryMonitor(system_bus, name, samples, poll_after_s=30.0)  # configured
+    await monitor.start()
+    assert samples.last is not None
+    await services[0].vanish()
+    await eventually(lambda: samples.last is None)
+    replacement = Service(name, BATTERY_SPECS, shunt(512, 51.7))  # a new owner
+    await start(services, replacement)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 51.7)
+    replacement.publish(voltage=51.9)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 51.9)
+    await monitor.stop()
+
+
+@pytest.mark.parametrize(
+    "active",
+    ["com.victronenergy.vebus/276", "nobattery", "com.victronenergy.battery/999"],
+    ids=["the SI itself", "no battery", "unknown instance"],
+)
+async def test_no_usable_monitor_means_none(
+    system_bus: MessageBus, services: list[Service], active: str
+) -> None:
+    system = Service(
+        "com.victronenergy.system",
+        SYSTEM_SPECS,
+        {"/DeviceInstance": 0, "/ActiveBatteryService": active},
+    )
+    await start(
+        services, Service("com.victronenergy.battery.ttyS5", BATTERY_SPECS, shunt(512)), system
+    )
+    samples = Samples()
+    monitor = BatteryMonitor(system_bus, None, samples, poll_after_s=30.0)
+    await monitor.start()
+    assert monitor.service is None and samples.last is None
+    system.properties_changed("/ActiveBatteryService", "com.victronenergy.battery/512")
+    await eventually(lambda: samples.last is not None)
+    await monitor.stop()
+
+
+async def test_a_disconnected_monitor_is_no_monitor(
+    system_bus: MessageBus, services: list[Service]
+) -> None:
+    name = "com.victronenergy.battery.ttyS5"
+    await start(services, battery := Service(name, BATTERY_SPECS, shunt(512)))
+    samples = Samples()
+    monitor = BatteryMonitor(system_bus, name, samples, poll_after_s=30.0)
+    await monitor.start()
+    assert samples.last is not None
+    battery.publish(connected=0)
+    await eventually(lambda: samples.last is None)
+    await monitor.stop()
+
+
+async def test_a_quiet_monitor_is_polled_so_idle_values_stay_fresh(
+    system_bus: MessageBus, services: list[Service]
+) -> None:
+    name = "com.victronenergy.battery.ttyS5"
+    await start(services, Service(name, BATTERY_SPECS, shunt(512)))
+    samples = Samples()
+    monitor = BatteryMonitor(system_bus, name, samples, poll_after_s=0.2)
+    await monitor.start()
+    assert samples.last is not None
+    first = samples.last.updated_at
+    await eventually(lambda: samples.last is not None and samples.last.updated_at > first + 0.3)
+    await services[0].vanish()  # no answer any more: the values age
+    await eventually(lambda: samples.last is None)
+    await monitor.stop()

@@ -1,0 +1,203 @@
+"""The controller process and its settings in localsettings (the stand-in), over a private bus.
+
+A battery monitor and systemcalc's ``/ActiveBatteryService`` are played by BusItem services
+so the controller has a battery to charge; no SI is needed for what is checked here: what
+the controller *commands* after a setting changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbus_fast import Variant
+from dbus_fast.aio import MessageBus
+
+from smavenus.io.busitem import BUSITEM
+from smavenus.io.dbus import call, connect_system_bus
+from smavenus.io.localsettings import SETTINGS_SERVICE
+from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from smavenus.testing.localsettings import LocalSettingsStandIn
+from tests.integration.controller_harness import (
+    BATTERY_SPECS,
+    SYSTEM_SPECS,
+    ControllerListener,
+    Processes,
+    Service,
+    eventually,
+    shunt,
+    write_config,
+)
+
+PREFIX = "/Settings/SmaVenus/Bms/"
+PERIOD_S = 0.5
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(tmp_path)
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture
+async def battery(dbus_daemon: PrivateDbusDaemon) -> AsyncIterator[Service]:
+    monitor = await Service("com.victronenergy.battery.ttyS5", BATTERY_SPECS, shunt(512)).start()
+    system = await Service(
+        "com.victronenergy.system",
+        SYSTEM_SPECS,
+        {"/DeviceInstance": 0, "/ActiveBatteryService": "com.victronenergy.battery/512"},
+    ).start()
+    yield monitor
+    monitor.close()
+    system.close()
+
+
+class StandIns:
+    """Localsettings stand-ins started by a test, each on its own connection."""
+
+    def __init__(self) -> None:
+        self.buses: list[MessageBus] = []
+
+    async def start(self, seed: dict[str, Any] | None = None) -> LocalSettingsStandIn:
+        bus = await connect_system_bus()
+        self.buses.append(bus)
+        standin = LocalSettingsStandIn(bus, seed=seed)
+        await standin.start()
+        return standin
+
+
+@pytest.fixture
+async def localsettings(dbus_daemon: PrivateDbusDaemon) -> AsyncIterator[StandIns]:
+    standins = StandIns()
+    yield standins
+    for bus in standins.buses:
+        bus.disconnect()
+        await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+
+
+def start_controller(processes: Processes, tmp_path: Path, **bms: Any) -> None:
+    config = write_config(
+        tmp_path / "smavenus.toml",
+        {
+            "bms": {"period_s": PERIOD_S, **bms},
+            "paths": {"state_dir": str(tmp_path)},
+            "logging": {"format": "plain"},
+        },
+    )
+    processes.start("smavenus-bms-controller", "--config", str(config))
+
+
+async def set_value(bus: MessageBus, path: str, value: Variant) -> int:
+    (code,) = await call(
+        bus, SETTINGS_SERVICE, path, BUSITEM, "SetValue", signature="v", body=[value]
+    )
+    return int(code)
+
+
+async def running(
+    processes: Processes, tmp_path: Path, system_bus: MessageBus, **bms: Any
+) -> ControllerListener:
+    listener = ControllerListener(system_bus)
+    await listener.start()
+    start_controller(processes, tmp_path, **bms)
+    await eventually(
+        lambda: (
+            listener.status is not None and listener.status.measurement_source == "battery_monitor"
+        ),
+        timeout_s=15,
+        what="the controller's first status",
+        logs=processes.logs,
+    )
+    return listener
+
+
+async def test_settings_are_created_from_the_toml_with_the_schemas_bounds(
+    processes: Processes,
+    tmp_path: Path,
+    system_bus: MessageBus,
+    battery: Service,
+    localsettings: StandIns,
+) -> None:
+    standin = await localsettings.start()
+    listener = await running(processes, tmp_path, system_bus, absorption_voltage_v=55.6)
+    absorption = standin.settings[PREFIX + "AbsorptionVoltage"]
+    assert (absorption.value, absorption.default, absorption.minimum, absorption.maximum) == (
+        55.6, 55.6, 41.0, 56.8,  # max: battery.max_charge_voltage_v, tighter than the field's 63
+    )  # fmt: skip
+    assert standin.settings[PREFIX + "GridAssistMode"].value == 0
+    assert standin.settings[PREFIX + "GridWindow1Start"].value == "00:00"
+    assert listener.status is not None and listener.status.settings_source == "localsettings"
+
+
+async def test_a_setting_changed_over_dbus_takes_effect_within_one_cycle(
+    processes: Processes,
+    tmp_path: Path,
+    system_bus: MessageBus,
+    battery: Service,
+    localsettings: StandIns,
+) -> None:
+    await localsettings.start()
+    listener = await running(processes, tmp_path, system_bus)
+    await eventually(
+        lambda: listener.command is not None and listener.command.charge_current_a == 140.0, 10
+    )
+    assert await set_value(system_bus, PREFIX + "BulkCurrent", Variant("d", 50.0)) == 0
+    changed_at = time.monotonic()
+    await eventually(lambda: any(t > changed_at + PERIOD_S for t, _ in listener.commands), 5)
+    after = [c for t, c in listener.commands if t > changed_at + PERIOD_S]
+    assert after and all(c.charge_current_a == 50.0 for c in after)
+    assert after[0].reasons["charge_current_a"] == "bulk_current"
+    assert "setting_changed" in processes.log("smavenus-bms-controller")
+
+
+async def test_an_invalid_setting_write_is_refused_logged_and_undone(
+    processes: Processes,
+    tmp_path: Path,
+    system_bus: MessageBus,
+    battery: Service,
+    localsettings: StandIns,
+) -> None:
+    standin = await localsettings.start()
+    listener = await running(processes, tmp_path, system_bus)
+    # within localsettings' min/max (41-56.8 V), but above the absorption voltage (56 V)
+    assert await set_value(system_bus, PREFIX + "FloatVoltage", Variant("d", 56.5)) == 0
+    await eventually(lambda: standin.value(PREFIX + "FloatVoltage") == 54.0, 5, "the write-back")
+    log = processes.log("smavenus-bms-controller")
+    rejected = [line for line in log.splitlines() if "event=setting_rejected" in line]
+    assert len(rejected) == 1
+    assert "key=bms.float_voltage_v" in rejected[0]
+    assert "must be below bms.absorption_voltage_v" in rejected[0]
+    assert "event=setting_changed key=bms.float_voltage_v" not in log  # never applied
+    assert listener.command is not None and listener.command.charge_voltage_v == 56.0
+
+
+async def test_values_kept_in_localsettings_win_over_the_toml_and_the_time_zone_is_followed(
+    processes: Processes,
+    tmp_path: Path,
+    system_bus: MessageBus,
+    battery: Service,
+    localsettings: StandIns,
+) -> None:
+    await localsettings.start(
+        seed={PREFIX + "BulkCurrent": 80.0, "/Settings/System/TimeZone": "Europe/Berlin"}
+    )
+    listener = await running(processes, tmp_path, system_bus)
+    await eventually(
+        lambda: listener.command is not None and listener.command.charge_current_a == 80.0, 10
+    )
+    log = processes.log("smavenus-bms-controller")
+    assert "event=timezone_followed timezone=Europe/Berlin" in log
+
+
+async def test_without_localsettings_the_toml_serves(
+    processes: Processes, tmp_path: Path, system_bus: MessageBus, battery: Service
+) -> None:
+    listener = await running(processes, tmp_path, system_bus, bulk_current_a=90.0)
+    await eventually(
+        lambda: listener.command is not None and listener.command.charge_current_a == 90.0, 10
+    )
+    assert listener.status is not None and listener.status.settings_source == "toml"

@@ -44,6 +44,7 @@ class VebusRunner:
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._saving: asyncio.Task[None] | None = None
+        self._closed = False
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -65,11 +66,12 @@ class VebusRunner:
 
     async def close(self) -> None:
         """Stop the timer and save everything counted up to now (nothing lost on a clean stop)."""
+        self._closed = True
+        if self._saving is not None:
+            await asyncio.gather(self._saving, return_exceptions=True)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._saving is not None:
-            await asyncio.gather(self._saving, return_exceptions=True)
         state = self.core.stop(self.loop.time())
         if self.state_file.save_now(state):
             log.info("state_saved_at_stop", path=str(self.state_file.path))
@@ -96,6 +98,8 @@ class VebusRunner:
         self._rearm(now)
 
     def _rearm(self, now: float) -> None:
+        if self._closed:
+            return
         # While a write is under way the save deadline waits for it (it re-arms when done).
         deadline = self.core.next_deadline(now, include_save=not self._writing)
         if deadline == self._deadline and self._timer is not None:

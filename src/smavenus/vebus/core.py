@@ -198,7 +198,7 @@ class VebusCore:
             relay = snapshot.relay_status
             if relay is not None and si.relay_status is not None:
                 self._latch.observe(relay.received_monotonic, relay.value.ac2_voltage_valid)
-        self._dirty |= self._meter.hold(now, self._power_sample(si, now))
+        self._dirty |= self._meter.hold(now, self._power_sample(si))
 
     def on_health(self, health: GatewayHealth) -> None:
         sent = health.sent
@@ -433,7 +433,7 @@ class VebusCore:
             return AlarmLevel.OK  # no alarm for a grid the SI never had
         return self._latch.level
 
-    def _power_sample(self, si: Fresh | None, now: float) -> PowerSample | None:
+    def _power_sample(self, si: Fresh | None) -> PowerSample | None:
         if si is None or self._snapshot is None:
             return None
         powers = line_powers(si, self._phases_seen)

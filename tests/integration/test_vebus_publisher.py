@@ -330,7 +330,6 @@ async def test_custom_name_is_kept_in_localsettings(
     publisher = await running(config(tmp_path), client)
     assert await client.value("/CustomName") == "Barn SI"
     settings.set_local(NAME_SETTING, "Cellar SI")  # changed in the GUI's settings
-    await eventually(lambda: client.value("/CustomName"))
     await eventually(lambda: _equals(client.value("/CustomName"), "Cellar SI"))
     await publisher.stop()
 

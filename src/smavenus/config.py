@@ -270,7 +270,8 @@ class GatewayConfig(_Section):
         0.05,
         ge=0.005,
         le=0.5,
-        description="an SI cycle with a skipped frame is published this long after its last frame",
+        description="an SI cycle missing a frame is published this long after its last frame "
+        "(or twice the SI's own frame spacing, if wider)",
     )
     health_period_s: float = Field(
         1.0, ge=0.1, le=60, description="how often the Health signal is emitted"

@@ -76,6 +76,11 @@ def _persist_error_logger(path: Path) -> Callable[[Exception], None]:
     return report
 
 
+def _stop_if_failed(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        stop.set()
+
+
 async def run_gateway(
     cfg: AppConfig,
     stop: asyncio.Event,
@@ -117,6 +122,9 @@ async def run_gateway(
         heartbeat.start()
         stack.callback(heartbeat.stop)
         dbus_task = asyncio.create_task(endpoint.run(stop))
+        # A bug that kills the D-Bus side stops the process (exit 1, supervisor restart)
+        # rather than leaving it running deaf; the exception is re-raised on the way out.
+        dbus_task.add_done_callback(lambda task: _stop_if_failed(task, stop))
         stack.push_async_callback(asyncio.wait_for, dbus_task, 5.0)
         await runtime.first_open_done.wait()
         systemd.ready(f"CAN {cfg.can.interface} {cfg.can.channel}: {core.link.state}")

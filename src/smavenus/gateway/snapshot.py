@@ -7,10 +7,15 @@ closes as soon as it can be known to be complete:
 
 1. **complete**: every ID heard within the expect window (``si_absent_after_s``) has arrived
    in this cycle. In steady state this fires on the cycle's last frame, so the snapshot
-   leaves with no added delay. Only used once the cycle has been *learned* (rule 2 fired
-   once), so the first, partial view after start-up does not produce one snapshot per frame.
+   leaves with no added delay.
 2. **repeat**: an ID arrives that this cycle already has: the SI has started the next cycle.
-3. **gap**: no SI frame for ``snapshot_gap_s``: a frame was skipped (or the set shrank).
+3. **gap**: no SI frame for ``snapshot_gap_s``, or for twice the widest spacing between two
+   frames of the last whole cycle if the SI spreads its frames wider than that: a frame was
+   skipped (or the set shrank).
+
+Rules 1 and 3 apply only once the cycle has been *learned* (rule 2 fired once). Before that
+nothing is known about the SI's set or spacing, and closing on a gap could cut every cycle
+into one snapshot per frame; the first snapshot then waits for the second cycle to begin.
 
 A snapshot carries the *latest* value of every frame with the time it was received, so a
 skipped frame shows as an older value, never as a hole.
@@ -50,6 +55,10 @@ class SnapshotAssembler:
         self._current: set[int] = set()
         self._last_at = -math.inf
         self._learned = False
+        #: The widest spacing between two frames of the current cycle, and of the last one
+        #: that closed complete or on a repeat (the SI's own rhythm).
+        self._widest_step = 0.0
+        self._cycle_spacing = 0.0
 
     @property
     def latest(self) -> Mapping[int, Received]:
@@ -60,21 +69,27 @@ class SnapshotAssembler:
         closed: list[Cycle] = []
         if can_id in self._current:
             self._learned = True
+            self._cycle_spacing = self._widest_step
             closed.append(self._close("repeat"))
+        if self._current:
+            self._widest_step = max(self._widest_step, now - self._last_at)
         self._latest[can_id] = Received(now, value)
         self._current.add(can_id)
         self._last_at = now
         if self._learned and self._current >= self._expected(now):
+            self._cycle_spacing = self._widest_step
             closed.append(self._close("complete"))
         return closed
 
     def on_timer(self, now: float) -> Cycle | None:
-        if self._current and now >= self._last_at + self._gap_s:
+        if now >= self.next_deadline():
             return self._close("gap")
         return None
 
     def next_deadline(self) -> float:
-        return self._last_at + self._gap_s if self._current else math.inf
+        if not (self._current and self._learned):
+            return math.inf
+        return self._last_at + max(self._gap_s, 2 * self._cycle_spacing)
 
     def _expected(self, now: float) -> set[int]:
         horizon = now - self._window_s
@@ -83,4 +98,5 @@ class SnapshotAssembler:
     def _close(self, reason: CloseReason) -> Cycle:
         cycle = Cycle(MappingProxyType(dict(self._latest)), frozenset(self._current), reason)
         self._current = set()
+        self._widest_step = 0.0
         return cycle

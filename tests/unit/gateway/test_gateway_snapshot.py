@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from smavenus.gateway.core import PublishSnapshot
 from smavenus.gateway.snapshot import SnapshotAssembler
 from smavenus.ipc.messages import SiSnapshot
@@ -40,6 +42,37 @@ def test_a_skipped_frame_closes_the_cycle_after_the_gap() -> None:
     assert cycle is not None and cycle.closed_by == "gap"
     assert cycle.ids == frozenset(CYCLE[:-1])
     assert cycle.frames[0x30A].at == 1.0 + 10 * 0.001  # the older value, with its own time
+
+
+def spread(
+    assembler: SnapshotAssembler, ids: tuple[int, ...], start: float, step: float
+) -> list[str]:
+    """Feed a cycle whose frames are ``step`` apart, running the timer as time passes."""
+    closed: list[str] = []
+    for n, can_id in enumerate(ids):
+        t = start + n * step
+        cycle = assembler.on_timer(t) if assembler.next_deadline() <= t else None
+        closed += [] if cycle is None else [cycle.closed_by]
+        closed += [c.closed_by for c in assembler.add(can_id, n, t)]
+    return closed
+
+
+def test_nothing_closes_on_a_gap_before_the_cycle_is_learned() -> None:
+    """Unknown spacing: a gap rule here could publish one snapshot per frame."""
+    assembler = SnapshotAssembler(gap_s=0.05, expect_window_s=5.0)
+    assert spread(assembler, CYCLE, 0.0, 0.09) == []
+    assert assembler.next_deadline() == float("inf")
+
+
+def test_an_si_that_spreads_its_frames_wider_than_the_gap_still_gives_one_snapshot_a_cycle() -> (
+    None
+):
+    assembler = SnapshotAssembler(gap_s=0.05, expect_window_s=5.0)
+    closes = [spread(assembler, CYCLE, float(t), 0.09) for t in range(4)]
+    assert closes == [[], ["repeat", "complete"], ["complete"], ["complete"]]
+    # A skipped last frame now waits twice the SI's own spacing, not the 50 ms minimum.
+    assert spread(assembler, CYCLE[:-1], 4.0, 0.09) == []
+    assert assembler.next_deadline() == pytest.approx(4.0 + 9 * 0.09 + 2 * 0.09)
 
 
 def test_an_id_that_stopped_is_no_longer_waited_for_after_the_expect_window() -> None:

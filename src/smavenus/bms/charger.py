@@ -11,7 +11,8 @@ condition, and a condition may have to hold for a while (``hold``) before it fir
 ========== ============================ ============ =====================================
 from       condition                    to           notes
 ========== ============================ ============ =====================================
-bulk       absorption_voltage_reached   absorption   pack (or highest cell) at its target
+bulk       absorption_voltage_reached   absorption   the regulator shapes the current near
+                                                     the pack's (or highest cell's) target
 absorption voltage_below_rebulk         bulk         held ``rebulk_delay_s``
 absorption tail_current                 float        pack at target, current ≤ tail, held
 absorption absorption_time_up           float        ``absorption_max_s`` on the monotonic
@@ -77,6 +78,9 @@ class ChargeContext:
     error_to_absorption_v: float | None
     state_since: float
     last_full_charge_unix: float | None
+    #: Last cycle the regulator held the charge current below its ceiling (it is shaping the
+    #: current to the voltage: the constant-voltage phase has begun).
+    regulating: bool = False
 
     @property
     def precise(self) -> bool:
@@ -93,6 +97,17 @@ class Condition:
     holds: Callable[[ChargeContext], bool]
     #: How long it must hold before it fires (seconds, from the configuration).
     hold_s: Callable[[AppConfig], float] = lambda cfg: 0.0
+
+
+def _constant_voltage_reached(c: ChargeContext) -> bool:
+    """The regulator has started to shape the current near the absorption targets."""
+    band = GOVERNOR_BAND_V_PER_CELL * c.cfg.battery.cell_count
+    return (
+        c.precise
+        and c.regulating
+        and c.error_to_absorption_v is not None
+        and c.error_to_absorption_v <= band
+    )
 
 
 def _at_absorption_target(c: ChargeContext) -> bool:
@@ -138,7 +153,7 @@ def full_charge_due(cfg: AppConfig, now_unix: float, last_full_charge_unix: floa
 
 
 CONDITIONS: dict[str, Condition] = {
-    "absorption_voltage_reached": Condition(_at_absorption_target),
+    "absorption_voltage_reached": Condition(_constant_voltage_reached),
     "tail_current": Condition(_tail_current, lambda cfg: cfg.bms.tail_current_hold_s),
     "absorption_time_up": Condition(_absorption_time_up),
     "voltage_below_rebulk": Condition(_below_rebulk, lambda cfg: cfg.bms.rebulk_delay_s),
@@ -258,7 +273,7 @@ class PiRegulator:
 
     integral_a: float = 0.0
     slope_v_per_s: float = 0.0
-    reserve_v: float = 0.0
+    reserve_v: float | None = None
     _last_voltage_v: float | None = None
 
     def step(
@@ -286,9 +301,8 @@ class PiRegulator:
             self.reserve_v = band
             self.integral_a = max_a
         else:
-            self.reserve_v = max(
-                0.0, self.reserve_v - GOVERNOR_RATE_V_PER_S_PER_CELL * cells * dt_s
-            )
+            reserve = band if self.reserve_v is None else self.reserve_v
+            self.reserve_v = max(0.0, reserve - GOVERNOR_RATE_V_PER_S_PER_CELL * cells * dt_s)
         error = error_v - self.reserve_v - LEAD_S * max(self.slope_v_per_s, 0.0)
         # integral with conditional integration (no winding into a saturated output)
         unclamped = kp * error + self.integral_a
@@ -305,4 +319,5 @@ class PiRegulator:
     def reset(self, current_a: float) -> None:
         self.integral_a = max(current_a, 0.0)
         self.slope_v_per_s = 0.0
+        self.reserve_v = None
         self._last_voltage_v = None

@@ -115,6 +115,7 @@ class BmsController:
     _last_step: float | None = None
     _source: str | None = None
     _wanted_reasons: dict[str, str] = field(default_factory=dict)
+    _regulating: bool = False
     _pending: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -214,6 +215,7 @@ class BmsController:
             error_to_absorption_v=regulation_error_v(m, absorption_target, cfg),
             state_since=self.charger.since,
             last_full_charge_unix=self.last_full_charge_unix,
+            regulating=self._regulating,
         )
         old = self.charger.state
         fired = self.charger.step(ctx, events)
@@ -240,10 +242,19 @@ class BmsController:
         degraded_cause = verdict.causes.get(Effect.DEGRADED, "waiting_for_battery_monitor")
 
         charge_current = self._charge_current(m, verdict, degraded, dt_s, target)
+        self._regulating = charge_current.reason.endswith("_regulation")
         cvl_reason = "float_voltage" if target == bms.float_voltage_v else "absorption_voltage"
         if degraded and state is not ChargeState.FLOAT:
             cvl_reason = f"float_voltage, degraded: {degraded_cause}"
         charge_voltage = lim.Limit(target, cvl_reason)
+        previous = None if self.shaper.sent is None else self.shaper.sent.charge_voltage_v.value
+        if m.voltage_v is not None and previous is not None and previous > target < m.voltage_v:
+            # The target fell below the battery (absorption → float): a charge voltage below
+            # the battery makes the SI discharge it to that voltage (SMA-TI §5.3). Follow the
+            # battery down instead; charging stops all the same (the regulator sends 0 A).
+            charge_voltage = lim.Limit(
+                min(previous, m.voltage_v), f"{cvl_reason}, following the battery down"
+            )
         if Effect.BLOCK_CHARGE in verdict.effects and m.voltage_v is not None:
             held = m.voltage_v + BLOCK_CVL_MARGIN_V
             if held < target:

@@ -28,28 +28,28 @@ FLOATING: list[Step] = [
 
 SCENARIOS: list[tuple[str, dict[str, Any], list[Step]]] = [
     (
-        "bulk stays bulk below the absorption voltage",
+        "bulk stays bulk while the regulator is saturated (the full bulk current)",
         {},
         [
-            ("set", {"voltage_v": 55.9, "current_a": 140.0}),
+            ("set", {"voltage_v": 55.4, "current_a": 140.0}),
             ("run", 600),
             ("expect", "bulk", "start"),
         ],
     ),
     (
-        "bulk -> absorption at the absorption voltage",
+        "bulk -> absorption once the regulator shapes the current near the absorption voltage",
         {},
         [*ABSORBING, ("expect", "absorption", "absorption_voltage_reached")],
     ),
     (
-        "bulk -> absorption when the highest cell reaches its regulation voltage",
+        "bulk -> absorption when the highest cell nears its regulation voltage",
         {},
         [
             ("set", {"voltage_v": 54.5, "current_a": 80.0, "max_cell_v": 3.50, "min_cell_v": 3.38}),
             ("run", 5),
             ("expect", "bulk", "start"),
             ("set", {"max_cell_v": 3.55}),
-            ("run", 1),
+            ("run", 2),
             ("expect", "absorption", "absorption_voltage_reached"),
         ],
     ),
@@ -96,7 +96,7 @@ SCENARIOS: list[tuple[str, dict[str, Any], list[Step]]] = [
         {"absorption_max_s": 3600},
         [
             *ABSORBING,
-            ("run", 3598),
+            ("run", 3599),  # entered at t = 1
             ("expect", "absorption", "absorption_voltage_reached"),
             ("run", 1),
             ("expect", "float", "absorption_time_up"),
@@ -213,6 +213,6 @@ def test_a_completed_absorption_is_remembered_as_a_full_charge() -> None:
 
 def test_absorption_ended_by_time_is_not_a_full_charge() -> None:
     rig = Rig(config(bms={"absorption_max_s": 600}))
-    play(rig, [*ABSORBING, ("run", 600)])  # absorption from t = 0 to 600
+    play(rig, [*ABSORBING, ("run", 600)])  # absorption from t = 1 to 601
     assert rig.state == ChargeState.FLOAT.value
     assert rig.controller.last_full_charge_unix is None

@@ -48,8 +48,8 @@ def charge(plant: Plant, cfg: AppConfig, hours: float, cells: bool = False) -> T
 
 @pytest.mark.parametrize(
     ("resistance_ohm", "lag_s"),
-    [(0.004, 3.0), (0.010, 3.0), (0.004, 10.0), (0.002, 1.0)],
-    ids=["4mohm-3s", "10mohm-3s", "4mohm-10s", "2mohm-1s"],
+    [(0.004, 3.0), (0.010, 3.0), (0.004, 10.0), (0.002, 1.0), (0.010, 10.0)],
+    ids=["4mohm-3s", "10mohm-3s", "4mohm-10s", "2mohm-1s", "10mohm-10s"],
 )
 def test_a_charge_from_20_percent_to_float_holds_absorption_within_50_mv(
     resistance_ohm: float, lag_s: float

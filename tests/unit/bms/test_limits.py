@@ -47,7 +47,10 @@ def test_charge_voltage_rises_slowly_from_float_to_absorption() -> None:
     rig.run(1)
     rig.set(current_a=5.0)
     rig.run(70)
-    assert rig.state == "float" and rig.cvl == 54.0
+    assert rig.state == "float"
+    rig.set(voltage_v=53.9, current_a=-5.0)
+    rig.run(1)
+    assert rig.cvl == 54.0
     rig.set(voltage_v=52.0, current_a=-50.0)
     rig.run(61)
     assert rig.state == "bulk"
@@ -55,6 +58,27 @@ def test_charge_voltage_rises_slowly_from_float_to_absorption() -> None:
     assert 54.0 < rig.cvl <= 54.2 + 1e-9  # 0.1 V/s
     rig.run(20)
     assert rig.cvl == 56.0
+
+
+def test_entering_float_the_charge_voltage_follows_the_battery_down_never_below_it() -> None:
+    """A charge voltage below the battery makes the SI discharge it (SMA-TI §5.3)."""
+    rig = Rig(config())
+    rig.set(voltage_v=56.0, current_a=50.0)
+    rig.run(1)
+    rig.set(current_a=5.0)
+    rig.run(70)
+    assert rig.state == "float"
+    assert rig.cvl == 56.0 and rig.ccl == 0.0
+    assert rig.last.limits.charge_voltage_v.reason == "float_voltage, following the battery down"
+    rig.set(voltage_v=55.2, current_a=0.0)
+    rig.run(1)
+    assert rig.cvl == 55.2
+    rig.set(voltage_v=55.6)  # it never follows the battery back up
+    rig.run(1)
+    assert rig.cvl == 55.2
+    rig.set(voltage_v=53.0, current_a=-10.0)
+    rig.run(1)
+    assert rig.cvl == 54.0 and rig.last.limits.charge_voltage_v.reason == "float_voltage"
 
 
 def test_the_1a_step_is_held_long_enough_for_a_frame_set() -> None:

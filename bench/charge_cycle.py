@@ -1,6 +1,6 @@
 """A charge cycle, run for real, plotted: voltage, current, SoC and charge state over time.
 
-    .venv/bin/python bench/charge_cycle.py                       # real time, about 25 minutes
+    .venv/bin/python bench/charge_cycle.py                       # real time, about 20 minutes
     .venv/bin/python bench/charge_cycle.py --speed 10 --out /tmp/quick.png   # a quick look
 
 Starts a private dbus-daemon, the localsettings stand-in, ``smavenus-sim`` (SI on an slcan
@@ -255,10 +255,10 @@ def plot(rows: list[dict[str, Any]], out: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--soc", type=float, default=80.0, help="start SoC, %%")
+    parser.add_argument("--soc", type=float, default=85.0, help="start SoC, %%")
     parser.add_argument("--capacity", type=float, default=100.0, help="Ah")
     parser.add_argument("--bulk", type=float, default=50.0, help="bulk current, A")
-    parser.add_argument("--float-minutes", type=float, default=5.0)
+    parser.add_argument("--float-minutes", type=float, default=3.0)
     parser.add_argument("--timeout-minutes", type=float, default=90.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "charge-cycle.png")
     args = parser.parse_args()

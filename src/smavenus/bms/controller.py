@@ -251,9 +251,12 @@ class BmsController:
         if m.voltage_v is not None and previous is not None and previous > target < m.voltage_v:
             # The target fell below the battery (absorption → float): a charge voltage below
             # the battery makes the SI discharge it to that voltage (SMA-TI §5.3). Follow the
-            # battery down instead; charging stops all the same (the regulator sends 0 A).
+            # battery down instead, a margin above it (right at it, the SI's discharge current
+            # would pull the voltage down, and a follower would chase it); charging stops all
+            # the same, the regulator sends 0 A above the target.
+            followed = min(previous, m.voltage_v + BLOCK_CVL_MARGIN_V)
             charge_voltage = lim.Limit(
-                min(previous, m.voltage_v), f"{cvl_reason}, following the battery down"
+                max(followed, target), f"{cvl_reason}, following the battery down"
             )
         if Effect.BLOCK_CHARGE in verdict.effects and m.voltage_v is not None:
             held = m.voltage_v + BLOCK_CVL_MARGIN_V

@@ -42,6 +42,7 @@ from smavenus.bms.inputs import Measurements, MonitorSample, SiSample, is_fresh,
 from smavenus.bms.protections import (
     Context,
     Effect,
+    Level,
     Protections,
     Verdict,
     charge_temperature_factor,
@@ -152,7 +153,8 @@ class BmsController:
         dt_s = 0.0 if self._last_step is None else min(max(now - self._last_step, 0.0), MAX_STEP_S)
         self._last_step = now
 
-        m = select(self.monitor, self.si, now, cfg.bms.input_max_age_s)
+        distrust = self.protections.states["voltage_mismatch"].level > Level.OK
+        m = select(self.monitor, self.si, now, cfg.bms.input_max_age_s, distrust_monitor=distrust)
         if m.source != self._source:
             events.append(
                 Event(

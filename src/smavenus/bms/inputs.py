@@ -82,6 +82,8 @@ class Measurements:
     soc_pct: float | None = None
     min_cell_v: float | None = None
     max_cell_v: float | None = None
+    #: The monitor's voltage when fresh, even when it is not trusted (for the cross-check).
+    monitor_voltage_v: float | None = None
     #: The SI's own values when fresh (cross-check; the SI's current is what CCL limits).
     si_voltage_v: float | None = None
     si_current_a: float | None = None
@@ -105,9 +107,18 @@ def is_fresh(updated_at: float | None, now: float, max_age_s: float) -> bool:
 
 
 def select(
-    monitor: MonitorSample | None, si: SiSample | None, now: float, max_age_s: float
+    monitor: MonitorSample | None,
+    si: SiSample | None,
+    now: float,
+    max_age_s: float,
+    *,
+    distrust_monitor: bool = False,
 ) -> Measurements:
-    """The monitor's values when it is fresh and has a voltage, else the SI's, else none."""
+    """The monitor's values when it is fresh and has a voltage, else the SI's, else none.
+
+    ``distrust_monitor``: the monitor's voltage disagrees with the SI's (the cross-check):
+    use the SI's values while they are fresh, and keep the monitor's voltage for the check.
+    """
     monitor_ok = (
         monitor is not None
         and is_fresh(monitor.updated_at, now, max_age_s)
@@ -117,7 +128,8 @@ def select(
     si_voltage = si.voltage_v if si is not None and si_ok else None
     si_current = si.current_a if si is not None and si_ok else None
     si_temperature = si.temperature_c if si is not None and si_ok else None
-    if monitor_ok:
+    monitor_voltage = monitor.voltage_v if monitor is not None and monitor_ok else None
+    if monitor_ok and not (distrust_monitor and si_ok and si_voltage is not None):
         assert monitor is not None
         return Measurements(
             source="battery_monitor",
@@ -130,6 +142,7 @@ def select(
             soc_pct=monitor.soc_pct,
             min_cell_v=monitor.min_cell_v,
             max_cell_v=monitor.max_cell_v,
+            monitor_voltage_v=monitor_voltage,
             si_voltage_v=si_voltage,
             si_current_a=si_current,
             monitor_stale=False,
@@ -141,9 +154,10 @@ def select(
             voltage_v=si_voltage,
             current_a=si_current,
             temperature_c=si_temperature,
+            monitor_voltage_v=monitor_voltage,
             si_voltage_v=si_voltage,
             si_current_a=si_current,
-            monitor_stale=True,
+            monitor_stale=not monitor_ok,
             si_stale=False,
         )
     return Measurements(source="none", monitor_stale=True, si_stale=not si_ok)

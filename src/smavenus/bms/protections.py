@@ -80,6 +80,8 @@ class Rule:
     hysteresis: Callable[[AppConfig], float]
     effect: Effect = Effect.NONE
     description: str = ""
+    #: How long the quantity must stay past the warning threshold before the warning.
+    warn_delay: Callable[[AppConfig], float] = lambda cfg: 0.0
 
 
 def _flag(value: bool) -> float:
@@ -88,9 +90,9 @@ def _flag(value: bool) -> float:
 
 def _mismatch(ctx: Context) -> float | None:
     m = ctx.m
-    if m.source != "battery_monitor" or m.voltage_v is None or m.si_voltage_v is None:
+    if m.monitor_voltage_v is None or m.si_voltage_v is None:
         return None
-    return abs(m.voltage_v - m.si_voltage_v)
+    return abs(m.monitor_voltage_v - m.si_voltage_v)
 
 
 def _charge_current(ctx: Context) -> float | None:
@@ -206,7 +208,7 @@ RULES: tuple[Rule, ...] = (
     # -- inputs ------------------------------------------------------------------------------
     Rule(
         "battery_monitor_stale", "general", Side.HIGH,
-        lambda c: _flag(c.monitor_expected and c.m.source != "battery_monitor"),
+        lambda c: _flag(c.monitor_expected and c.m.monitor_stale),
         lambda cfg: _FLAG_ON,
         lambda cfg: None,  # never stop the SI for a missing monitor: degrade instead
         lambda cfg: 0.5,
@@ -237,8 +239,10 @@ RULES: tuple[Rule, ...] = (
         lambda cfg: cfg.bms.voltage_mismatch_v,
         lambda cfg: None,
         lambda cfg: cfg.bms.voltage_mismatch_v / 4,
-        Effect.NONE,
-        "the monitor's and the SI's voltages differ by more than voltage_mismatch_v",
+        Effect.DEGRADED,  # and the monitor is not trusted (a frozen monitor looks like this)
+        "the monitor's and the SI's voltages differ by more than voltage_mismatch_v: the "
+        "SI's own measurements are used",
+        lambda cfg: cfg.bms.alarm_delay_s,
     ),
 )  # fmt: skip
 
@@ -250,6 +254,7 @@ class RuleState:
     level: Level = Level.OK
     since: float = 0.0
     alarm_pending_since: float | None = None
+    warn_pending_since: float | None = None
     value: float | None = None
     threshold: float | None = None
 
@@ -267,35 +272,48 @@ def next_level(
     rule: Rule, state: RuleState, value: float | None, cfg: AppConfig, now: float
 ) -> tuple[Level, float | None]:
     """The rule's level this cycle, and the threshold it is measured against."""
-    warn, alarm, hysteresis = rule.warn_at(cfg), rule.alarm_at(cfg), rule.hysteresis(cfg)
+    warn, alarm = rule.warn_at(cfg), rule.alarm_at(cfg)
     if value is None or warn is None:
-        state.alarm_pending_since = None
+        state.alarm_pending_since = state.warn_pending_since = None
         return Level.OK, None
-    prev = state.level
+    if alarm is not None and _alarmed(rule, state, value, alarm, cfg=cfg, now=now):
+        return Level.ALARM, alarm
+    past_alarm = state.alarm_pending_since is not None  # at least a warning meanwhile
+    if past_alarm or _warned(rule, state, value, warn, cfg=cfg, now=now):
+        return Level.WARNING, warn
+    return Level.OK, warn
+
+
+def _alarmed(
+    rule: Rule, state: RuleState, value: float, alarm: float, *, cfg: AppConfig, now: float
+) -> bool:
     sign = int(rule.side)
-    if prev >= Level.WARNING:
-        warning = not _back_by(sign, value, warn, hysteresis)
-    else:
-        warning = _past(sign, value, warn)
-    level = Level.WARNING if warning else Level.OK
-    threshold: float | None = warn
-    if alarm is not None:
-        if prev is Level.ALARM:
-            alarming = not _back_by(sign, value, alarm, hysteresis)
-        else:
-            alarming = _past(sign, value, alarm)
-        if not alarming:
-            state.alarm_pending_since = None
-        elif prev is Level.ALARM:
-            level, threshold = Level.ALARM, alarm
-        else:
-            if state.alarm_pending_since is None:
-                state.alarm_pending_since = now
-            if now - state.alarm_pending_since >= cfg.bms.alarm_delay_s:
-                level, threshold = Level.ALARM, alarm
-            else:
-                level = Level.WARNING  # past the alarm threshold: at least a warning
-    return level, threshold
+    if state.level is Level.ALARM:
+        if not _back_by(sign, value, alarm, rule.hysteresis(cfg)):
+            return True
+        state.alarm_pending_since = None
+        return False
+    if not _past(sign, value, alarm):
+        state.alarm_pending_since = None
+        return False
+    if state.alarm_pending_since is None:
+        state.alarm_pending_since = now
+    return now - state.alarm_pending_since >= cfg.bms.alarm_delay_s
+
+
+def _warned(
+    rule: Rule, state: RuleState, value: float, warn: float, *, cfg: AppConfig, now: float
+) -> bool:
+    sign = int(rule.side)
+    if state.level >= Level.WARNING:
+        state.warn_pending_since = None
+        return not _back_by(sign, value, warn, rule.hysteresis(cfg))
+    if not _past(sign, value, warn):
+        state.warn_pending_since = None
+        return False
+    if state.warn_pending_since is None:
+        state.warn_pending_since = now
+    return now - state.warn_pending_since >= rule.warn_delay(cfg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,8 +368,12 @@ class Protections:
                 )
                 state.level, state.since = level, now
             state.value, state.threshold = value, threshold
+            pending = []
             if state.alarm_pending_since is not None and level is not Level.ALARM:
-                due = state.alarm_pending_since + ctx.cfg.bms.alarm_delay_s
+                pending.append(state.alarm_pending_since + ctx.cfg.bms.alarm_delay_s)
+            if state.warn_pending_since is not None and level is Level.OK:
+                pending.append(state.warn_pending_since + rule.warn_delay(ctx.cfg))
+            for due in pending:
                 next_alarm_at = due if next_alarm_at is None else min(next_alarm_at, due)
             if level is Level.OK:
                 continue

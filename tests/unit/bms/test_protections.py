@@ -30,6 +30,7 @@ class Row:
     clear: dict[str, Any]  #: back by more than the hysteresis
     alarm: dict[str, Any] | None = None  #: past the alarm threshold (None: never alarms)
     si: dict[str, Any] | None = None  #: what the SI reports (default: the same as the monitor)
+    warn_after_s: float = 0.0  #: how long the quantity must stay past the warning threshold
 
 
 ROWS = [
@@ -59,7 +60,7 @@ ROWS = [
         {"current_a": -221.0}, {"current_a": -211.0}, {"current_a": -209.0}, None),
     Row("voltage_mismatch", "general",
         {"voltage_v": 54.0}, {"voltage_v": 53.8}, {"voltage_v": 53.7}, None,
-        si={"voltage_v": 53.0}),
+        si={"voltage_v": 53.0}, warn_after_s=10.0),
 ]  # fmt: skip
 
 
@@ -85,6 +86,9 @@ def set_monitor(rig: Rig, values: dict[str, Any], pin_si: dict[str, Any] | None)
 def test_warning_alarm_and_hysteresis(row: Row) -> None:
     rig = rig_at_rest(row.si)
     set_monitor(rig, row.warn, row.si)
+    if row.warn_after_s:
+        rig.run(row.warn_after_s)
+        assert row.condition not in rig.last.warnings
     rig.run(1)
     assert row.condition in rig.last.warnings
     assert rig.last.alarms == frozenset()
@@ -184,6 +188,25 @@ def test_a_stale_monitor_degrades_to_the_si_and_keeps_commanding() -> None:
     assert [e["new"] for e in rig.events("measurement_source_changed")] == [
         "battery_monitor", "si", "battery_monitor",
     ]  # fmt: skip
+
+
+def test_a_monitor_that_disagrees_with_the_si_is_not_trusted() -> None:
+    """A monitor that stays on the bus with frozen numbers looks exactly like this."""
+    rig = rig_at_rest()
+    assert rig.si_values is not None
+    rig.si_values["voltage_v"] = 55.0  # the SI sees the battery rise; the monitor does not
+    rig.run(11)  # past voltage_mismatch_v for alarm_delay_s: the warning
+    assert "general" in rig.last.warnings
+    rig.run(1)  # from the next cycle on, the SI's measurements
+    d = rig.last
+    assert d.measurements.source == "si" and d.measurements.voltage_v == 55.0
+    assert "general" in d.warnings
+    assert d.limits.charge_current_a.value <= rig.cfg.bms.degraded_charge_current_a
+    assert "degraded: voltage_mismatch" in d.limits.charge_voltage_v.reason
+    rig.si_values["voltage_v"] = 53.1  # they agree again
+    rig.run(2)
+    assert rig.last.measurements.source == "battery_monitor"
+    assert rig.last.warnings == frozenset()
 
 
 def test_nothing_to_measure_blocks_charging_but_keeps_sending() -> None:

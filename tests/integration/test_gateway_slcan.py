@@ -302,7 +302,7 @@ async def test_adapter_unplug_and_replug_recovers_without_a_restart(
         await eventually(lambda: listener.snapshots, 5.0, "snapshots after replug")
         health = await listener.get_health()
         assert health.bus_state == "active", gateway.log_text()
-        assert health.bus_reopens == 1
+        assert health.bus_reopens == 1, gateway.log_text()
         assert gateway.process is not None and gateway.process.returncode is None
         assert len(gateway.events("can_bus_lost")) == 1
         assert len(gateway.events("can_bus_recovered")) == 1

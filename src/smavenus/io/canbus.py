@@ -152,6 +152,7 @@ class ChunkedSlcanBus(slcanBus):
         self.foreign = 0
         self.adapter_errors = 0
         self._fd: int | None = None
+        self._poll: select.poll | None = None
         self._channel_open = False
         # sleep_after_open=0: python-can's default sleeps 2 s after opening "for the adapter";
         # a CANable answers at once, and a cold start must reach the SI within a second.
@@ -162,6 +163,8 @@ class ChunkedSlcanBus(slcanBus):
             fd = None
         if fd is not None:
             os.set_blocking(fd, False)
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLIN)  # hang-ups are reported whatever the mask
         self._fd = fd
 
     # python-can's __init__ opens the channel twice (set_bitrate ends with "O", then it sends
@@ -229,9 +232,7 @@ class ChunkedSlcanBus(slcanBus):
                 return
             except OSError as exc:
                 raise BusDeadError(f"read failed: {exc}", error_code=exc.errno) from exc
-            if not data and select.select([self._fd], [], [], 0)[0]:
-                # pyserial leaves the tty at VMIN=0, where "no data" also reads as empty;
-                # readable *and* empty is the vanished device (pyserial's own test).
+            if not data and self._hung_up():
                 raise BusDeadError("adapter closed the line", error_code=errno.EIO)
         if not data:
             return
@@ -242,6 +243,17 @@ class ChunkedSlcanBus(slcanBus):
             self._partial = b""
             self.adapter_errors += 1
         self._lines.extend(pieces)
+
+    def _hung_up(self) -> bool:
+        """After an empty read: is the device gone, or was there just nothing to read?
+
+        pyserial leaves the tty at VMIN=0, where "nothing yet" also reads as empty. A
+        vanished adapter or a closed pty reports POLLHUP; "readable and empty" (pyserial's
+        own test) is racy: a byte arriving between the read and the check looks the same.
+        """
+        assert self._poll is not None
+        gone = select.POLLHUP | select.POLLERR | select.POLLNVAL
+        return any(events & gone for _fd, events in self._poll.poll(0))
 
     def _read_port(self, timeout: float | None) -> bytes:
         port = self.serialPortOrig

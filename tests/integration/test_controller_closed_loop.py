@@ -15,6 +15,7 @@ close the loop around an SI that does not.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -191,6 +192,8 @@ async def test_a_charge_from_20_percent_to_float_holds_absorption_and_ends_on_ta
     assert truth["f952"] is False and truth["alarms"] == []
     full = [s for _t, s in chain.listener.statuses if s.last_full_charge_unix is not None]
     assert full and chain.status.charge_state_reason == "tail_current"
+    saved = json.loads((chain.tmp_path / "bms-controller.json").read_text())
+    assert saved["last_full_charge_unix"] == full[0].last_full_charge_unix  # for the periodic one
 
 
 @pytest.mark.slow

@@ -19,6 +19,8 @@ from dbus_fast.aio import MessageBus
 from smavenus.io.busitem import BUSITEM
 from smavenus.io.dbus import call, connect_system_bus
 from smavenus.io.localsettings import SETTINGS_SERVICE
+from smavenus.ipc import names
+from smavenus.ipc.messages import ControllerStatus
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
 from tests.integration.controller_harness import (
@@ -191,6 +193,25 @@ async def test_values_kept_in_localsettings_win_over_the_toml_and_the_time_zone_
     )
     log = processes.log("smavenus-bms-controller")
     assert "event=timezone_followed timezone=Europe/Berlin" in log
+
+
+async def test_get_status_answers_with_the_latest_status(
+    processes: Processes, tmp_path: Path, system_bus: MessageBus, battery: Service
+) -> None:
+    listener = await running(processes, tmp_path, system_bus)
+    (payload,) = await call(
+        system_bus,
+        names.CONTROLLER_BUS_NAME,
+        names.CONTROLLER_PATH,
+        names.CONTROLLER_INTERFACE,
+        names.GET_STATUS_METHOD,
+    )
+    status = ControllerStatus.model_validate_json(payload)
+    seen = [s.seq for _t, s in listener.statuses]
+    assert status.seq >= seen[0]
+    assert status.battery_service == "com.victronenergy.battery.ttyS5"
+    assert status.inputs["battery_monitor"].stale is False
+    assert status.inputs["si"].stale is True  # no gateway in this test
 
 
 async def test_without_localsettings_the_toml_serves(

@@ -251,7 +251,7 @@ class ControllerStatus(Message):
     grid_assist_mode: GridAssistModeName
     grid_requested: bool = Field(description="the reported SoC is lowered to make the SI connect")
     grid_reason: str
-    #: Keys: "battery_monitor", "si" (the gateway's snapshot), "timezone".
+    #: Keys: "battery_monitor", "si" (the SI's 0x305 in the gateway's snapshot).
     inputs: dict[str, InputState] = Field(default_factory=dict)
     battery_service: str | None = Field(None, description="the battery monitor followed")
     settings_source: SettingsSource

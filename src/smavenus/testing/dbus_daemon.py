@@ -70,6 +70,8 @@ class PrivateDbusDaemon:
         self._process = subprocess.Popen(
             [daemon, f"--config-file={config}", "--nofork", "--nopidfile", "--print-address=1"],
             stdout=subprocess.PIPE,
+            # Its stderr is only start-up chatter ("Failed to set fd limit" when not root).
+            stderr=subprocess.DEVNULL,
             text=True,
         )
         assert self._process.stdout is not None

@@ -1,0 +1,210 @@
+"""``smavenus-bench``: the whole system against the simulated Sunny Island, with a live view.
+
+Starts a private D-Bus system bus, the localsettings stand-in, the simulated SI on a
+pseudo-terminal (the USB adapter) with a simulated battery monitor, and the three services
+under daemontools (svscan over copies of ``services/*/run``), then shows what each part
+sees, once a second, until Ctrl-C; then stops everything cleanly. ``scripts/bench`` runs it.
+
+    smavenus-bench [--scenario pv-day] [--speed 1] [--workdir DIR] [--duration S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dbus_fast import Message
+from dbus_fast.aio import MessageBus
+from dbus_fast.errors import DBusError
+from pydantic import ValidationError
+
+from smavenus.io.busitem import BUSITEM, from_variant
+from smavenus.io.dbus import (
+    DBUS_NAME,
+    DBUS_PATH,
+    NameOwnerWatcher,
+    SignalSubscription,
+    call,
+    connect_system_bus,
+)
+from smavenus.ipc import names
+from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
+from smavenus.liveview import ViewState, render
+from smavenus.testing.stack import SERVICES, Stack
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+class LiveView:
+    """Follows the gateway's and controller's signals and the vebus service; redraws each second."""
+
+    def __init__(self, bus: MessageBus, stack: Stack, tty: bool) -> None:
+        self.bus = bus
+        self.stack = stack
+        self.tty = tty
+        self.state = ViewState(channel=stack.sim.path)
+        self._subscriptions = [
+            SignalSubscription(
+                bus, names.GATEWAY_INTERFACE, names.SNAPSHOT_SIGNAL, self._on_snapshot
+            ),
+            SignalSubscription(bus, names.GATEWAY_INTERFACE, names.HEALTH_SIGNAL, self._on_health),
+            SignalSubscription(
+                bus, names.CONTROLLER_INTERFACE, names.STATUS_SIGNAL, self._on_status
+            ),
+            SignalSubscription(bus, BUSITEM, "ItemsChanged", self._on_items_changed, path="/"),
+        ]
+        self._vebus_watch: NameOwnerWatcher | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for subscription in self._subscriptions:
+            await subscription.start()
+        self._tick()
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for subscription in self._subscriptions:
+            with contextlib.suppress(DBusError, asyncio.TimeoutError, OSError):
+                await subscription.stop()
+
+    # -- signals --------------------------------------------------------------------------------
+
+    def _on_snapshot(self, msg: Message) -> None:
+        with contextlib.suppress(ValidationError, IndexError):
+            self.state.snapshot = SiSnapshot.model_validate_json(msg.body[0])
+
+    def _on_health(self, msg: Message) -> None:
+        with contextlib.suppress(ValidationError, IndexError):
+            self.state.health = GatewayHealth.model_validate_json(msg.body[0])
+
+    def _on_status(self, msg: Message) -> None:
+        with contextlib.suppress(ValidationError, IndexError):
+            self.state.status = ControllerStatus.model_validate_json(msg.body[0])
+
+    def _on_items_changed(self, msg: Message) -> None:
+        owner = (
+            self._vebus_watch.owner(self.state.vebus_service or "") if self._vebus_watch else None
+        )
+        if owner is None or msg.sender != owner:
+            return
+        for path, item in msg.body[0].items():
+            self.state.vebus[path] = from_variant(item["Value"])
+
+    # -- the vebus service ----------------------------------------------------------------------
+
+    async def _find_vebus(self) -> None:
+        (bus_names,) = await call(self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "ListNames")
+        found = sorted(n for n in bus_names if n.startswith("com.victronenergy.vebus."))
+        if not found:
+            return
+        self.state.vebus_service = found[0]
+        self._vebus_watch = NameOwnerWatcher(
+            self.bus, (found[0],), on_change=self._vebus_owner_changed
+        )
+        await self._vebus_watch.start()
+        await self._scan_vebus()
+
+    async def _vebus_owner_changed(self, _name: str, _old: str | None, new: str | None) -> None:
+        if new:
+            await self._scan_vebus()
+
+    async def _scan_vebus(self) -> None:
+        if self.state.vebus_service is None:
+            return
+        with contextlib.suppress(DBusError, asyncio.TimeoutError):
+            (items,) = await call(self.bus, self.state.vebus_service, "/", BUSITEM, "GetItems")
+            self.state.vebus = {path: from_variant(item["Value"]) for path, item in items.items()}
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        task = asyncio.ensure_future(self._refresh())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._timer = asyncio.get_running_loop().call_later(1.0, self._tick)
+
+    async def _refresh(self) -> None:
+        if self.state.vebus_service is None:
+            with contextlib.suppress(DBusError, asyncio.TimeoutError):
+                await self._find_vebus()
+        with contextlib.suppress(OSError, RuntimeError):
+            self.state.simulator = await asyncio.to_thread(self.stack.sim.status)
+        lines = render(self.state, time.monotonic())
+        text = "\n".join(lines)
+        if self.tty:
+            sys.stdout.write(CLEAR + text + "\n")
+        else:
+            sys.stdout.write(text + "\n" + "-" * 78 + "\n")
+        sys.stdout.flush()
+
+
+async def _show(stack: Stack, duration_s: float | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if duration_s is not None:
+        loop.call_later(duration_s, stop.set)
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = stack.dbus.address  # the bench's private bus
+    bus = await connect_system_bus()
+    view = LiveView(bus, stack, tty=sys.stdout.isatty())
+    await view.start()
+    await stop.wait()
+    await view.stop()
+    bus.disconnect()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smavenus-bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--scenario", help="a simulator scenario (smavenus-sim scenarios lists them)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep configs, logs and state here (default: a temporary directory)",
+    )
+    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    with contextlib.ExitStack() as cleanup:
+        workdir = args.workdir or Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="smavenus-bench-"))
+        )
+        stack = Stack(workdir, speed=args.speed, scenario=args.scenario)
+        print(f"starting the bench in {workdir} …", flush=True)
+        try:
+            with stack:
+                asyncio.run(_show(stack, args.duration))
+                print("\nstopping…", flush=True)
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"smavenus-bench: {exc}", file=sys.stderr)
+            for service in SERVICES:
+                tail = stack.log_tail(service, 5)
+                if tail:
+                    print(f"--- {service}\n{tail}", file=sys.stderr)
+            return 1
+        print(stack.sim.summary_text.rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -357,6 +357,7 @@ async def measure(
     fill_periods(result, [t for t in bms_times if t_before <= t <= t_after], args.period)
     result.extra["adapter_errors"] = after.adapter_errors - before.adapter_errors
     result.extra["malformed"] = after.frames_malformed - before.frames_malformed
+    result.extra["bus_reopens"] = after.bus_reopens - before.bus_reopens
 
 
 async def run_slcan(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> Result:

@@ -12,17 +12,23 @@ from smavenus.io.slcan_pty import SlcanPty
 from smavenus.slcan.device import ChannelState, HostFrame
 
 
-async def open_host(path: str) -> can.BusABC:
-    return await asyncio.to_thread(
+async def open_host(path: str, adapter: SlcanPty | None = None) -> can.BusABC:
+    """Open python-can's slcan bus; with ``adapter``, until the adapter has processed ``O``."""
+    bus = await asyncio.to_thread(
         can.Bus, interface="slcan", channel=path, bitrate=500_000, sleep_after_open=0
     )
+    for _ in range(100):
+        if adapter is None or adapter.device.state is ChannelState.OPEN:
+            break
+        await asyncio.sleep(0.01)
+    return bus
 
 
 async def test_frames_flow_both_ways(tmp_path: Path) -> None:
     from_host: list[HostFrame] = []
     adapter = SlcanPty(from_host.append, link_path=tmp_path / "ttyACM0")
     adapter.plug()
-    host = await open_host(adapter.path)
+    host = await open_host(adapter.path, adapter)
     try:
         assert adapter.device.state is ChannelState.OPEN
         assert adapter.device.bitrate == 500_000
@@ -57,7 +63,7 @@ async def test_unplug_makes_host_reads_fail_and_replug_restores_the_path(tmp_pat
         host.shutdown()
     adapter.plug()
     assert link.is_symlink()
-    host = await open_host(adapter.path)
+    host = await open_host(adapter.path, adapter)
     assert adapter.device.state is ChannelState.OPEN
     host.shutdown()
     adapter.unplug()

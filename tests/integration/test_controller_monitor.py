@@ -93,6 +93,27 @@ async def test_follows_the_battery_systemcalc_selected_and_its_updates(
     await monitor.stop()
 
 
+async def test_a_systemcalc_restart_keeps_the_monitor(
+    system_bus: MessageBus, services: list[Service]
+) -> None:
+    system_values = {"/DeviceInstance": 0, "/ActiveBatteryService": "com.victronenergy.battery/512"}
+    battery = Service("com.victronenergy.battery.ttyS5", BATTERY_SPECS, shunt(512))
+    system = Service("com.victronenergy.system", SYSTEM_SPECS, system_values)
+    await start(services, battery, system)
+    samples = Samples()
+    monitor = BatteryMonitor(system_bus, None, samples, poll_after_s=30.0)
+    await monitor.start()
+    await system.vanish()
+    await asyncio.sleep(0.2)
+    battery.publish(voltage=53.3)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.3)
+    assert monitor.service == "com.victronenergy.battery.ttyS5"
+    await start(services, Service("com.victronenergy.system", SYSTEM_SPECS, system_values))
+    await asyncio.sleep(0.2)
+    assert samples.last is not None and monitor.service == "com.victronenergy.battery.ttyS5"
+    await monitor.stop()
+
+
 async def test_a_vanished_monitor_is_reported_at_once_and_followed_when_it_returns(
     system_bus: MessageBus, services: list[Service]
 ) -> None:

@@ -278,6 +278,10 @@ class BatteryMonitor:
     async def _resolve(self) -> None:
         async with self._lock:
             assert self._system is not None
+            if self._system.owner is None and self.service is not None:
+                # systemcalc restarting: its choice has not changed, keep the monitor
+                log.info("system_absent_keeping_monitor", service=self.service)
+                return
             active = self._system.values.get(ACTIVE_BATTERY_PATH)
             parsed = parse_active_battery(active)
             if parsed is None or parsed[0] != BATTERY_CLASS:

@@ -134,7 +134,7 @@ def test_silenced_bms_frames_are_recorded_but_not_heard(tmp_path: Path) -> None:
             host.shutdown()
     arrivals = sim.bms_arrivals()
     assert [can_id for _t, can_id in arrivals] == [0x355, 0x355]
-    assert arrivals[0][0] < arrivals[1][0]
+    assert arrivals[0][0] <= arrivals[1][0]  # both may fall in one 0.1 s model step
 
 
 def test_control_refuses_bad_requests(tmp_path: Path) -> None:

@@ -43,12 +43,14 @@ MONITOR = "com.victronenergy.battery.shunt"
 CAPACITY_AH = 40.0
 
 
-def scenario(**battery: Any) -> str:
+def scenario(noise: float = 1.0, **battery: Any) -> str:
     values = {"capacity_ah": CAPACITY_AH, "soc_pct": 50.0, "cell_spread_pct": 0.0, **battery}
     lines = "\n".join(f"{k} = {v!r}" for k, v in values.items())
     return f"""
 name = "controller"
 seed = 3
+[si]
+noise = {noise!r}
 [grid]
 request = "always"
 valid_time_s = 10.0
@@ -175,7 +177,9 @@ def transitions(listener: ControllerListener) -> list[tuple[str, str]]:
 async def test_a_charge_from_20_percent_to_float_holds_absorption_and_ends_on_tail_current(
     chain: Chain,
 ) -> None:
-    await chain.start(scenario(soc_pct=20.0))
+    # Without measurement noise the shunt publishes the true voltage (to 0.01 V): the bound is
+    # on the battery, not on a sensor's noise (sigma 20 mV in the simulator).
+    await chain.start(scenario(noise=0.0, soc_pct=20.0))
     await eventually(
         lambda: chain.status.charge_state == "float", 240, "float", chain.processes.logs
     )
@@ -186,7 +190,10 @@ async def test_a_charge_from_20_percent_to_float_holds_absorption_and_ends_on_ta
         ("float", "tail_current"),
     ]
     absorption_v = 56.0
-    assert len(chain.monitor_voltages) > 1000  # one per simulated second, bulk to float
+    # every change of the shunt's voltage, bulk to float: it did reach the top…
+    assert len(chain.monitor_voltages) > 100
+    assert max(chain.monitor_voltages) >= absorption_v - 0.05
+    # …and never went more than 50 mV beyond it
     assert max(chain.monitor_voltages) <= absorption_v + 0.05
     assert max(c.charge_current_a for _t, c in chain.listener.commands) == 80.0
     assert truth["f952"] is False and truth["alarms"] == []

@@ -264,7 +264,9 @@ class NameOwnerWatcher:
         )
         await self._subscription.start()
         for name in self.names:
-            self.owners[name] = await self._current_owner(name)
+            owner = await self._current_owner(name)
+            # A NameOwnerChanged that arrived while we asked is newer than the reply.
+            self.owners.setdefault(name, owner)
 
     async def stop(self) -> None:
         if self._subscription is not None:

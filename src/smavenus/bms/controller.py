@@ -51,7 +51,6 @@ from smavenus.bms.settings import Outcome, apply
 from smavenus.bms.soc import SOC_FLOOR_PCT, SocEstimator, truly_empty
 from smavenus.config import AppConfig
 from smavenus.ipc.messages import (
-    ActiveProtection,
     BmsCommand,
     ConditionName,
     ControllerLimits,
@@ -439,6 +438,3 @@ def _input_state(at: float | None, now: float, max_age_s: float, source: str | N
         stale=not is_fresh(at, now, max_age_s),
         source=source,
     )
-
-
-__all__ = ["ActiveProtection", "BmsController", "Decision"]

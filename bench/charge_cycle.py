@@ -1,6 +1,6 @@
 """A charge cycle, run for real, plotted: voltage, current, SoC and charge state over time.
 
-    .venv/bin/python bench/charge_cycle.py                       # real time, about 20 minutes
+    .venv/bin/python bench/charge_cycle.py                       # real time, about 25 minutes
     .venv/bin/python bench/charge_cycle.py --speed 10 --out /tmp/quick.png   # a quick look
 
 Starts a private dbus-daemon, the localsettings stand-in, ``smavenus-sim`` (SI on an slcan

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbus_fast import Message, MessageType
+from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from smavenus.io.busitem import BUSITEM, from_variant
 from smavenus.io.dbus import call, connect_system_bus
+from smavenus.io.localsettings import SETTINGS_SERVICE
 from smavenus.io.sim.control import request
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
@@ -93,6 +94,7 @@ class Chain:
         self.control = tmp_path / "sim.sock"
         self.listener = ControllerListener(bus)
         self.monitor_voltages: list[float] = []
+        self.localsettings: LocalSettingsStandIn | None = None
 
     async def start(self, scenario_text: str) -> None:
         (self.tmp_path / "scenario.toml").write_text(scenario_text)
@@ -157,8 +159,11 @@ async def chain(
 ) -> AsyncIterator[Chain]:
     processes = Processes(tmp_path)
     settings_bus = await connect_system_bus()
-    await LocalSettingsStandIn(settings_bus).start()
-    yield Chain(tmp_path, processes, system_bus)
+    standin = LocalSettingsStandIn(settings_bus)
+    await standin.start()
+    chain = Chain(tmp_path, processes, system_bus)
+    chain.localsettings = standin
+    yield chain
     processes.stop_all()
     settings_bus.disconnect()
     await settings_bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
@@ -244,3 +249,34 @@ async def test_the_monitor_vanishing_degrades_to_the_si_voltage_without_f952(cha
     await eventually(
         lambda: chain.status.measurement_source == "battery_monitor", 3, "monitor back"
     )
+
+
+async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_refused(
+    chain: Chain,
+) -> None:
+    await chain.start(scenario(soc_pct=50.0))
+    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 80.0, 10, "80 A")
+    path = "/Settings/SmaVenus/Bms/"
+    (code,) = await call(
+        chain.bus, SETTINGS_SERVICE, path + "BulkCurrent", BUSITEM, "SetValue",
+        signature="v", body=[Variant("d", 30.0)],
+    )  # fmt: skip
+    assert code == 0
+    changed_at = time.monotonic()
+    period_s = 0.2
+    await eventually(lambda: any(t > changed_at + period_s for t, _ in chain.listener.commands), 3)
+    after = [c for t, c in chain.listener.commands if t > changed_at + period_s]
+    assert all(c.charge_current_a == 30.0 for c in after)
+    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 30.0, 3, "the SI")
+
+    (code,) = await call(
+        chain.bus, SETTINGS_SERVICE, path + "FloatVoltage", BUSITEM, "SetValue",
+        signature="v", body=[Variant("d", 56.5)],  # above the absorption voltage
+    )  # fmt: skip
+    assert code == 0  # localsettings takes it (within its min/max)…
+    assert chain.localsettings is not None
+    standin = chain.localsettings
+    await eventually(lambda: standin.value(path + "FloatVoltage") == 54.0, 3, "undone")
+    log = chain.processes.log("smavenus-bms-controller")
+    assert "event=setting_rejected key=bms.float_voltage_v" in log  # …the controller refuses it
+    assert chain.sim()["f952"] is False

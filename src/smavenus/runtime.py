@@ -7,12 +7,20 @@ reverse start order. A crash exits non-zero so daemontools or systemd restart th
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import structlog
+
+from smavenus import __version__
+from smavenus.config import AppConfig, load_config
+from smavenus.errors import ConfigError
+from smavenus.log import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -57,3 +65,47 @@ def run_service(main: ServiceMain, *, process: str) -> int:
         finally:
             loop.close()
             log.info("service_stopped")
+
+
+ConfiguredMain = Callable[[AppConfig, asyncio.Event], Awaitable[int | None]]
+
+
+def service_main(
+    argv: Sequence[str] | None, *, prog: str, process: str, description: str, run: ConfiguredMain
+) -> int:
+    """The ``main()`` of every service: ``--config FILE``, validate, log, run until stopped.
+
+    A bad configuration prints every problem (``section.key: reason``) and exits 2 before
+    anything starts, so a supervisor's restart loop shows the reason in the log.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", type=Path, help="the TOML configuration (default: built-in)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
+        return EXIT_CONFIG
+    configure_logging(process, cfg.logging.level, cfg.logging.format)
+    return run_service(lambda stop: run(cfg, stop), process=process)
+
+
+async def until_stopped_or_failed(stop: asyncio.Event, **failures: Awaitable[object]) -> int:
+    """EXIT_OK once ``stop`` is set; EXIT_FAILURE (logged with its name) if a failure comes first.
+
+    ``failures`` name what ends a service for its supervisor to restart it, e.g.
+    ``dbus_connection_lost=bus.wait_for_disconnect()``.
+    """
+    log = structlog.get_logger("smavenus.runtime")
+    waiters: dict[asyncio.Future[object], str] = {asyncio.ensure_future(stop.wait()): "stopped"}
+    waiters.update({asyncio.ensure_future(awaitable): name for name, awaitable in failures.items()})
+    done, _pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in waiters:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if stop.is_set():
+        return EXIT_OK
+    log.error("service_failing", reason=waiters[next(iter(done))], exit_status=EXIT_FAILURE)
+    return EXIT_FAILURE

@@ -12,29 +12,23 @@ configuration.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import functools
 import sys
 import time
 from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import structlog
 
 from smavenus.bms import BmsController
-from smavenus.config import AppConfig, load_config
-from smavenus.errors import ConfigError
+from smavenus.config import AppConfig
 from smavenus.io.bms_service import ControllerService, SettingsBridge, StateFile, Ticker
 from smavenus.io.dbus import connect_system_bus
 from smavenus.io.vebus_feeds import PeerFeed
 from smavenus.io.victron_monitor import BatteryMonitor
 from smavenus.ipc import names
 from smavenus.ipc.messages import SiSnapshot
-from smavenus.log import configure_logging
-from smavenus.runtime import EXIT_CONFIG, EXIT_FAILURE, run_service
+from smavenus.runtime import service_main, until_stopped_or_failed
 
 PROCESS = "bms-controller"
 PROCESS_NAME = "smavenus-bms-controller"
@@ -79,41 +73,19 @@ async def run_controller(cfg: AppConfig, stop: asyncio.Event) -> int:
         ticker.start()
         stack.callback(ticker.stop)
         disconnected: Awaitable[None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-        return await _until_stopped(stop, failed, disconnected)
-
-
-async def _until_stopped(
-    stop: asyncio.Event, failed: asyncio.Event, disconnected: Awaitable[None]
-) -> int:
-    """0 when asked to stop; EXIT_FAILURE when a step failed or the bus went away first."""
-    waits = [
-        asyncio.ensure_future(stop.wait()),
-        asyncio.ensure_future(failed.wait()),
-        asyncio.ensure_future(disconnected),
-    ]
-    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in waits:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    if stop.is_set():
-        return 0
-    log.error("controller_stopping", reason="step failed" if failed.is_set() else "dbus lost")
-    return EXIT_FAILURE
+        return await until_stopped_or_failed(
+            stop, controller_step_failed=failed.wait(), dbus_connection_lost=disconnected
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROCESS_NAME, description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, help="the TOML configuration (default: built-in)")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)  # noqa: T201 - before logging exists
-        return EXIT_CONFIG
-    configure_logging(PROCESS, cfg.logging.level, cfg.logging.format)
-    return run_service(functools.partial(run_controller, cfg), process=PROCESS)
+    return service_main(
+        argv,
+        prog=PROCESS_NAME,
+        process=PROCESS,
+        description=__doc__.split("\n")[0] if __doc__ else "",
+        run=run_controller,
+    )
 
 
 if __name__ == "__main__":

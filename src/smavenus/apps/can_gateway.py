@@ -10,7 +10,6 @@ configuration, 3 the event loop stalled (the watchdog exits so the supervisor re
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -21,9 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from smavenus import __version__
-from smavenus.config import AppConfig, CanConfig, load_config
-from smavenus.errors import ConfigError
+from smavenus.config import AppConfig, CanConfig
 from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.health import Throttle
 from smavenus.gateway.settings import GatewaySettings
@@ -33,9 +30,8 @@ from smavenus.io.canbus_gateway import GatewayRuntime, describe, instant
 from smavenus.io.canbus_state import CommandPersister, load_resume_bounded, read_boot_id
 from smavenus.io.sdnotify import SdNotifier
 from smavenus.io.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog
-from smavenus.log import configure_logging
 from smavenus.protocol.specs import SI_STATUS_IDS
-from smavenus.runtime import EXIT_CONFIG, run_service
+from smavenus.runtime import service_main
 
 PROCESS = "can-gateway"
 log = structlog.get_logger("smavenus.can_gateway")
@@ -136,20 +132,13 @@ async def run_gateway(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return service_main(
+        argv,
         prog="smavenus-can-gateway",
+        process=PROCESS,
         description="Own the CAN bus: feed the Sunny Island BMS frames, publish what it says.",
+        run=run_gateway,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", type=Path, help="the TOML configuration file")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
-        return EXIT_CONFIG
-    configure_logging(PROCESS, cfg.logging.level, cfg.logging.format)
-    return run_service(lambda stop: run_gateway(cfg, stop), process=PROCESS)
 
 
 if __name__ == "__main__":

@@ -10,20 +10,16 @@ the controller, run until SIGTERM, save. Exit status: 0 stopped, 1 crashed or lo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import functools
 import sys
 from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import structlog
 
 from smavenus import __version__
-from smavenus.config import AppConfig, load_config
-from smavenus.errors import ConfigError
+from smavenus.config import AppConfig
 from smavenus.io.dbus import connect_system_bus
 from smavenus.io.vebus_feeds import PeerFeed
 from smavenus.io.vebus_runner import VebusRunner
@@ -31,8 +27,7 @@ from smavenus.io.vebus_service import VebusDbusService, gateway_remote_on_off
 from smavenus.io.vebus_statefile import StateFile
 from smavenus.ipc import names
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
-from smavenus.log import configure_logging
-from smavenus.runtime import EXIT_CONFIG, EXIT_FAILURE, run_service
+from smavenus.runtime import service_main, until_stopped_or_failed
 from smavenus.vebus.core import CoreSettings, VebusCore, service_suffix
 
 PROCESS = "vebus-publisher"
@@ -106,42 +101,19 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
         runner.start()
         await service.start()
         disconnected: Awaitable[None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-        return await _until_stopped(stop, disconnected, service.lost.wait())
-
-
-async def _until_stopped(
-    stop: asyncio.Event, disconnected: Awaitable[None], name_lost: Awaitable[object]
-) -> int:
-    """0 when asked to stop; EXIT_FAILURE when the bus or our name went away first."""
-    waiters = {
-        asyncio.ensure_future(stop.wait()): "stopped",
-        asyncio.ensure_future(disconnected): "dbus_connection_lost",
-        asyncio.ensure_future(name_lost): "dbus_name_lost",
-    }
-    done, _pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for task in waiters:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    if stop.is_set():
-        return 0
-    reason = waiters[next(iter(done))]
-    log.error(reason, exit_status=EXIT_FAILURE)
-    return EXIT_FAILURE
+        return await until_stopped_or_failed(
+            stop, dbus_connection_lost=disconnected, dbus_name_lost=service.lost.wait()
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROCESS_NAME, description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, help="the TOML configuration (default: built-in)")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)  # noqa: T201 - before logging exists
-        return EXIT_CONFIG
-    configure_logging(PROCESS, cfg.logging.level, cfg.logging.format)
-    return run_service(functools.partial(run_publisher, cfg), process=PROCESS)
+    return service_main(
+        argv,
+        prog=PROCESS_NAME,
+        process=PROCESS,
+        description=__doc__.split("\n")[0] if __doc__ else "",
+        run=run_publisher,
+    )
 
 
 if __name__ == "__main__":

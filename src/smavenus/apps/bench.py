@@ -24,7 +24,6 @@ from pathlib import Path
 from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
-from pydantic import ValidationError
 
 from smavenus.io.busitem import BUSITEM, from_variant
 from smavenus.io.dbus import (
@@ -35,7 +34,8 @@ from smavenus.io.dbus import (
     call,
     connect_system_bus,
 )
-from smavenus.ipc import names
+from smavenus.io.peer_feed import PeerFeed
+from smavenus.ipc import feeds
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.liveview import ViewState, render
 from smavenus.testing.stack import SERVICES, Stack
@@ -51,45 +51,44 @@ class LiveView:
         self.stack = stack
         self.tty = tty
         self.state = ViewState(channel=stack.sim.path)
-        self._subscriptions = [
-            SignalSubscription(
-                bus, names.GATEWAY_INTERFACE, names.SNAPSHOT_SIGNAL, self._on_snapshot
-            ),
-            SignalSubscription(bus, names.GATEWAY_INTERFACE, names.HEALTH_SIGNAL, self._on_health),
-            SignalSubscription(
-                bus, names.CONTROLLER_INTERFACE, names.STATUS_SIGNAL, self._on_status
-            ),
-            SignalSubscription(bus, BUSITEM, "ItemsChanged", self._on_items_changed, path="/"),
+        self._feeds: list[
+            PeerFeed[SiSnapshot] | PeerFeed[GatewayHealth] | PeerFeed[ControllerStatus]
         ]
+        self._feeds = [
+            PeerFeed(bus, feeds.SNAPSHOTS, self._on_snapshot),
+            PeerFeed(bus, feeds.HEALTH, self._on_health),
+            PeerFeed(bus, feeds.STATUS, self._on_status),
+        ]
+        self._items = SignalSubscription(
+            bus, BUSITEM, "ItemsChanged", self._on_items_changed, path="/"
+        )
         self._vebus_watch: NameOwnerWatcher | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        for subscription in self._subscriptions:
-            await subscription.start()
+        for feed in self._feeds:
+            await feed.start()
+        await self._items.start()
         self._tick()
 
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for subscription in self._subscriptions:
+        for part in (*self._feeds, self._items):
             with contextlib.suppress(DBusError, asyncio.TimeoutError, OSError):
-                await subscription.stop()
+                await part.stop()
 
     # -- signals --------------------------------------------------------------------------------
 
-    def _on_snapshot(self, msg: Message) -> None:
-        with contextlib.suppress(ValidationError, IndexError):
-            self.state.snapshot = SiSnapshot.model_validate_json(msg.body[0])
+    def _on_snapshot(self, snapshot: SiSnapshot) -> None:
+        self.state.snapshot = snapshot
 
-    def _on_health(self, msg: Message) -> None:
-        with contextlib.suppress(ValidationError, IndexError):
-            self.state.health = GatewayHealth.model_validate_json(msg.body[0])
+    def _on_health(self, health: GatewayHealth) -> None:
+        self.state.health = health
 
-    def _on_status(self, msg: Message) -> None:
-        with contextlib.suppress(ValidationError, IndexError):
-            self.state.status = ControllerStatus.model_validate_json(msg.body[0])
+    def _on_status(self, status: ControllerStatus) -> None:
+        self.state.status = status
 
     def _on_items_changed(self, msg: Message) -> None:
         owner = (

@@ -24,10 +24,9 @@ from smavenus.bms import BmsController
 from smavenus.config import AppConfig
 from smavenus.io.bms_service import ControllerService, SettingsBridge, StateFile, Ticker
 from smavenus.io.dbus import connect_system_bus
-from smavenus.io.vebus_feeds import PeerFeed
+from smavenus.io.peer_feed import PeerFeed
 from smavenus.io.victron_monitor import BatteryMonitor
-from smavenus.ipc import names
-from smavenus.ipc.messages import SiSnapshot
+from smavenus.ipc.feeds import SNAPSHOTS
 from smavenus.runtime import service_main, until_stopped_or_failed
 
 PROCESS = "bms-controller"
@@ -53,16 +52,7 @@ async def run_controller(cfg: AppConfig, stop: asyncio.Event) -> int:
             controller.update_monitor,
             poll_after_s=cfg.bms.input_max_age_s / 2,
         )
-        snapshots = PeerFeed(
-            bus,
-            bus_name=names.GATEWAY_BUS_NAME,
-            path=names.GATEWAY_PATH,
-            interface=names.GATEWAY_INTERFACE,
-            signal=names.SNAPSHOT_SIGNAL,
-            get_method=names.GET_SNAPSHOT_METHOD,
-            model=SiSnapshot,
-            on_message=controller.update_snapshot,
-        )
+        snapshots = PeerFeed(bus, SNAPSHOTS, controller.update_snapshot)
         for part in (settings, monitor, snapshots):
             await part.start()
             stack.push_async_callback(part.stop)

@@ -21,11 +21,11 @@ import structlog
 from smavenus import __version__
 from smavenus.config import AppConfig
 from smavenus.io.dbus import connect_system_bus
-from smavenus.io.vebus_feeds import PeerFeed
+from smavenus.io.peer_feed import PeerFeed
 from smavenus.io.vebus_runner import VebusRunner
 from smavenus.io.vebus_service import VebusDbusService, gateway_remote_on_off
 from smavenus.io.vebus_statefile import StateFile
-from smavenus.ipc import names
+from smavenus.ipc import feeds as feeds_
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.runtime import service_main, until_stopped_or_failed
 from smavenus.vebus.core import CoreSettings, VebusCore, service_suffix
@@ -61,37 +61,11 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
         runner = VebusRunner(core, service, state_file, loop)
         stack.push_async_callback(service.stop)
         stack.push_async_callback(runner.close)
-        gateway = {"bus_name": names.GATEWAY_BUS_NAME, "path": names.GATEWAY_PATH}
         feeds: list[PeerFeed[SiSnapshot] | PeerFeed[GatewayHealth] | PeerFeed[ControllerStatus]]
         feeds = [
-            PeerFeed(
-                bus,
-                **gateway,
-                interface=names.GATEWAY_INTERFACE,
-                signal=names.SNAPSHOT_SIGNAL,
-                get_method=names.GET_SNAPSHOT_METHOD,
-                model=SiSnapshot,
-                on_message=runner.on_snapshot,
-            ),
-            PeerFeed(
-                bus,
-                **gateway,
-                interface=names.GATEWAY_INTERFACE,
-                signal=names.HEALTH_SIGNAL,
-                get_method=names.GET_HEALTH_METHOD,
-                model=GatewayHealth,
-                on_message=runner.on_health,
-            ),
-            PeerFeed(
-                bus,
-                bus_name=names.CONTROLLER_BUS_NAME,
-                path=names.CONTROLLER_PATH,
-                interface=names.CONTROLLER_INTERFACE,
-                signal=names.STATUS_SIGNAL,
-                get_method=names.GET_STATUS_METHOD,
-                model=ControllerStatus,
-                on_message=runner.on_controller,
-            ),
+            PeerFeed(bus, feeds_.SNAPSHOTS, runner.on_snapshot),
+            PeerFeed(bus, feeds_.HEALTH, runner.on_health),
+            PeerFeed(bus, feeds_.STATUS, runner.on_controller),
         ]
         # The peers first (their latest messages fill the paths), then the name: the first
         # scan by systemcalc already sees the SI's values, not a moment of /Connected = 0.

@@ -21,6 +21,7 @@ from dbus_fast.errors import DBusError
 from pydantic import ValidationError
 
 from smavenus.io.dbus import NameOwnerWatcher, SignalSubscription, call
+from smavenus.ipc.feeds import Feed
 from smavenus.ipc.messages import Message as IpcMessage
 
 log = structlog.get_logger(__name__)
@@ -32,29 +33,18 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 
 
 class PeerFeed(Generic[M]):
-    def __init__(
-        self,
-        bus: MessageBus,
-        *,
-        bus_name: str,
-        path: str,
-        interface: str,
-        signal: str,
-        get_method: str,
-        model: type[M],
-        on_message: Callable[[M], None],
-    ) -> None:
+    def __init__(self, bus: MessageBus, feed: Feed[M], on_message: Callable[[M], None]) -> None:
         self.bus = bus
-        self.bus_name = bus_name
-        self.path = path
-        self.interface = interface
-        self.get_method = get_method
-        self.signal = signal
-        self.model = model
+        self.bus_name = feed.bus_name
+        self.path = feed.path
+        self.interface = feed.interface
+        self.get_method = feed.get_method
+        self.signal = feed.signal
+        self.model = feed.model
         self._on_message = on_message
-        self._watcher = NameOwnerWatcher(bus, (bus_name,), on_change=self._owner_changed)
+        self._watcher = NameOwnerWatcher(bus, (feed.bus_name,), on_change=self._owner_changed)
         self._subscription = SignalSubscription(
-            bus, interface, signal, self._on_signal, path=path, sender=bus_name
+            bus, feed.interface, feed.signal, self._on_signal, path=feed.path, sender=feed.bus_name
         )
         self._last: tuple[str, int] | None = None  # (sender, seq) of the last accepted message
         self._rejecting = False

@@ -53,6 +53,7 @@ from smavenus.protocol import (
     decode,
     encode,
 )
+from smavenus.protocol.specs import BMS_CYCLE_IDS
 from smavenus.slcan.device import HostFrame
 
 GATEWAY = shutil.which("smavenus-can-gateway", path=str(Path(sys.executable).parent))
@@ -150,6 +151,15 @@ class FakeSi:
     def latest(self, can_id: int) -> Any:
         frames = self.frames(can_id)
         return decode(can_id, frames[-1].frame.data) if frames else None
+
+    def whole_set_since(self, since: float = 0.0) -> bool:
+        """The frame set whose 0x351 came first since ``since`` has arrived to its last frame.
+
+        The gateway writes a set in :data:`BMS_CYCLE_IDS` order; on a loaded machine the
+        adapter can have read the 0x351 of a set and not yet its 0x355 or 0x35A.
+        """
+        first = self.frames(BMS_CYCLE_IDS[0], since)
+        return bool(first) and bool(self.frames(BMS_CYCLE_IDS[-1], first[0].at))
 
 
 # -- the gateway process ------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
 from smavenus.ipc import names
-from smavenus.protocol import AlarmCondition, AlarmsWarnings, BatteryStatus, SocSoh
+from smavenus.protocol import AlarmCondition, AlarmsWarnings, BatteryStatus, SocSoh, decode
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 
 from .gateway_harness import (
@@ -61,7 +61,7 @@ async def test_cold_start_sends_conservative_frames_within_a_second_without_dbus
     no_bus = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-such-bus'}"}
     gateway = await start_gateway(tmp_path, si, env=no_bus)
     try:
-        await eventually(lambda: si.frames(0x351), 5.0, "the first 0x351")
+        await eventually(si.whole_set_since, 5.0, "the first frame set")
         first_at = si.frames(0x351)[0].at
         assert first_at - gateway.started_at <= 1.0, gateway.log_text()
         first_set = {r.frame.can_id for r in si.received if r.at - first_at < 0.1}
@@ -132,6 +132,10 @@ async def test_commands_in_give_clamped_frames_out(
         await eventually(
             lambda: any(a > 0 for a in si.charge_currents(sent_at)), 5.0, "the command"
         )
+        commanded_at = next(
+            r.at for r in si.frames(0x351, sent_at) if decode(0x351, r.frame.data).charge_current_a
+        )
+        await eventually(lambda: si.whole_set_since(commanded_at), 5.0, "that whole frame set")
         limits = si.limits()[-1]
         assert (limits.charge_voltage_v, limits.charge_current_a) == (56.8, 140.0)
         assert (limits.discharge_current_a, limits.discharge_voltage_v) == (180.0, 46.0)
@@ -267,7 +271,9 @@ async def test_kill_9_and_restart_resumes_from_the_persisted_command(
     restarted_at = time.monotonic()
     gateway = await start_gateway(tmp_path, si, can={"bms_period_s": 0.2})
     try:
-        await eventually(lambda: si.limits(restarted_at), 5.0, "the first frame after restart")
+        await eventually(
+            lambda: si.whole_set_since(restarted_at), 5.0, "the first frame set after restart"
+        )
         assert si.limits(restarted_at)[0].charge_current_a == 77.0  # not a cold start
         soc: SocSoh = si.latest(0x355)
         assert soc.soc_pct == 66

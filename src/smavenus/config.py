@@ -476,19 +476,18 @@ def bms_cross_field_problems(bat: BatteryConfig, bms: BmsConfig) -> list[str]:
     return problems
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
-    """One ``section.key: reason`` line per problem."""
+UNKNOWN_KEY = "unknown key (check the spelling against the example config)"
+
+
+def format_validation_error(exc: ValidationError, unknown_key: str = UNKNOWN_KEY) -> list[str]:
+    """One ``section.key: reason`` line per problem (a cross-field check may give several)."""
     lines: list[str] = []
     for error in exc.errors(include_url=False):
         loc = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"])
-        if error["type"] == "value_error" and not loc:
-            message = message.removeprefix("Value error, ")
-            lines.extend(message.split(_CROSS_FIELD_SEPARATOR))
-            continue
+        message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling against the example config)"
-        lines.append(f"{loc}: {message}" if loc else message)
+            message = unknown_key
+        lines.extend(f"{loc}: {m}" if loc else m for m in message.split(_CROSS_FIELD_SEPARATOR))
     return lines
 
 
@@ -500,19 +499,24 @@ def parse_config(data: dict[str, Any]) -> AppConfig:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-def load_config(path: Path | str | None) -> AppConfig:
-    """Read and validate a TOML file; ``None`` gives the defaults. Raises :class:`ConfigError`."""
-    if path is None:
-        return AppConfig()
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML document as a dict, or :class:`ConfigError` saying why it cannot be read."""
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
+
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
-    return parse_config(data)
+    return data
+
+
+def load_config(path: Path | str | None) -> AppConfig:
+    """Read and validate a TOML file; ``None`` gives the defaults. Raises :class:`ConfigError`."""
+    if path is None:
+        return AppConfig()
+    return parse_config(read_toml(Path(path)))
 
 
 def _toml_value(value: Any) -> str:

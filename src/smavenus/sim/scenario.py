@@ -11,21 +11,16 @@ See ``docs/simulator.md`` for the format with examples.
 from __future__ import annotations
 
 import enum
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smavenus.config import format_validation_error, read_toml
 from smavenus.errors import ConfigError
 from smavenus.protocol.specs import BMS_CYCLE_IDS
 from smavenus.sim.battery import ChemistryName
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 MAX_LINES = 3
 
@@ -334,23 +329,12 @@ class Scenario(_Model):
         return tuple(sorted(self.events, key=lambda event: event.at_s))
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    for error in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.extend(f"{loc}: {m}" if loc else m for m in message.split("\n"))
-    return lines
-
-
 def parse_scenario(data: dict[str, Any]) -> Scenario:
     """Validate an already-parsed document. Raises :class:`ConfigError` (one line per problem)."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc)) from None
+        raise ConfigError(format_validation_error(exc, unknown_key="unknown key")) from None
 
 
 def load_scenario(path: Path | str | None) -> Scenario:
@@ -360,13 +344,7 @@ def load_scenario(path: Path | str | None) -> Scenario:
     file = Path(path)
     if not file.exists() and file.suffix == "" and str(path) in packaged_scenarios():
         file = packaged_scenarios()[str(path)]
-    try:
-        with file.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot read ({exc.strerror or exc})"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{file}: not valid TOML ({exc})"]) from None
+    data = read_toml(file)
     return parse_scenario(data)
 
 

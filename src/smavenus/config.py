@@ -12,6 +12,7 @@ Defaults describe a 16-cell LiFePO4 48 V bank of 280 Ah.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -528,17 +529,25 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
-def dump_config(cfg: AppConfig) -> str:
-    """The effective configuration as TOML (``None`` values appear as comments)."""
+def toml_document(sections: Mapping[str, Mapping[str, Any]]) -> str:
+    """``{section: {key: value}}`` as TOML; a ``None`` value is written as a comment."""
     out: list[str] = []
-    for section_name in type(cfg).model_fields:
-        section = getattr(cfg, section_name)
+    for section_name, values in sections.items():
         out.append(f"[{section_name}]")
-        for key in type(section).model_fields:
-            value = getattr(section, key)
+        for key, value in values.items():
             if value is None:
                 out.append(f"# {key} = (not set)")
             else:
                 out.append(f"{key} = {_toml_value(value)}")
         out.append("")
     return "\n".join(out)
+
+
+def dump_config(cfg: AppConfig) -> str:
+    """The effective configuration as TOML (``None`` values appear as comments)."""
+    return toml_document(
+        {
+            name: {key: getattr(section, key) for key in type(section).model_fields}
+            for name, section in ((n, getattr(cfg, n)) for n in type(cfg).model_fields)
+        }
+    )

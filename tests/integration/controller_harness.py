@@ -22,6 +22,7 @@ from typing import Any
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
+from smavenus.config import toml_document
 from smavenus.io.busitem import BUSITEM, BusItemService
 from smavenus.io.dbus import call, connect_system_bus, new_signal
 from smavenus.ipc import names
@@ -74,18 +75,7 @@ class Processes:
 
 
 def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    lines: list[str] = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        for key, value in values.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, (int, float)):
-                text = repr(value)
-            else:
-                text = '"' + str(value) + '"'
-            lines.append(f"{key} = {text}")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(toml_document(sections))
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 
+from smavenus.config import toml_document
 from smavenus.io.dbus import (
     SignalSubscription,
     call,
@@ -166,20 +167,8 @@ class FakeSi:
 
 
 def write_config(directory: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
-    lines: list[str] = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        for key, value in values.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, (int, float)):
-                text = repr(value)
-            else:
-                text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            lines.append(f"{key} = {text}")
-        lines.append("")
     path = directory / "smavenus.toml"
-    path.write_text("\n".join(lines))
+    path.write_text(toml_document(sections))
     return path
 
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from smavenus.config import toml_document
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.sim import SimProcess
 
@@ -194,15 +195,12 @@ class Stack:
 
     def _write_config(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            "[can]\n"
-            'interface = "slcan"\n'
-            f'channel = "{self.sim.path}"\n\n'
-            "[paths]\n"
-            f'state_dir = "{self.state_dir}"\n\n'
-            "[logging]\n"
-            'format = "plain"\n' + self._config_extra
-        )
+        sections = {
+            "can": {"interface": "slcan", "channel": self.sim.path},
+            "paths": {"state_dir": str(self.state_dir)},
+            "logging": {"format": "plain"},
+        }
+        self.config_path.write_text(toml_document(sections) + self._config_extra)
 
     def _prepare_services(self) -> None:
         source = repository_services()

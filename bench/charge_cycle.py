@@ -34,8 +34,8 @@ from typing import Any
 
 from dbus_fast import Message, MessageType
 
-from smavenus.io.busitem import BUSITEM, from_variant
 from smavenus.io.dbus import call, connect_system_bus
+from smavenus.io.dbus.busitem import BUSITEM, from_variant
 from smavenus.io.sim.control import request
 from smavenus.ipc import names
 from smavenus.ipc.messages import ControllerStatus
@@ -82,7 +82,7 @@ bms_period_s = {max(0.2, 1.0 * s)!r}
 [battery]
 capacity_ah = {capacity!r}
 max_charge_current_a = {bulk!r}
-[bms]
+[controller]
 bulk_current_a = {bulk!r}
 tail_current_a = {round(capacity * 0.05, 2)!r}
 degraded_charge_current_a = {round(bulk / 5, 1)!r}

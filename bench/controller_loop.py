@@ -19,17 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.bms.plant import Plant, si_snapshot
-from tests.unit.bms.test_closed_loop import charge
+from tests.unit.controller.plant import Plant, si_snapshot
+from tests.unit.controller.test_closed_loop import charge
 
-from smavenus.bms import BmsController, MonitorSample
 from smavenus.config import AppConfig
+from smavenus.controller import ChargeController, MonitorSample
 
 CASES = [(0.004, 3.0), (0.010, 3.0), (0.004, 10.0), (0.002, 1.0), (0.010, 10.0)]
 
 
 def step_cost(steps: int = 20000) -> None:
-    controller = BmsController(AppConfig(), started_at=0.0)
+    controller = ChargeController(AppConfig(), started_at=0.0)
     controller.update_snapshot(si_snapshot(0.0, 53.0, 0.0))
     start = time.perf_counter()
     for i in range(steps):

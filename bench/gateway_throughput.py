@@ -52,7 +52,7 @@ import can
 import psutil
 
 from smavenus.io.dbus import SignalSubscription, call, connect_system_bus
-from smavenus.io.slcan_pty import SlcanPty
+from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.ipc import names
 from smavenus.ipc.messages import GatewayHealth, SiSnapshot
 from smavenus.log import configure_logging

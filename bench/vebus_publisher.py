@@ -43,7 +43,7 @@ from smavenus.ipc import names
 from smavenus.ipc.messages import SiSnapshot
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.vebus.core import CoreSettings, VebusCore
-from smavenus.vebus.state import PersistedState
+from smavenus.vebus.state import PublisherState
 from smavenus.victron.items import ItemStore
 
 BIN = Path(sys.executable).parent
@@ -96,7 +96,7 @@ def mapping_cost_us(rounds: int = 2000) -> float:
 
     core = VebusCore(
         CoreSettings.from_config(AppConfig(), process_name="bench", process_version="0"),
-        PersistedState(),
+        PublisherState(),
         0.0,
     )
     store = ItemStore(p.spec for p in core.paths)

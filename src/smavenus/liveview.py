@@ -160,9 +160,9 @@ def _counter_lines(health: GatewayHealth | None) -> list[str]:
         return []
     return [
         f"  bus {health.bus_state} ({health.interface} {health.channel}), received "
-        f"{health.frames_received}, sent {health.frames_sent}, dropped {health.frames_dropped}, "
-        f"malformed {health.frames_malformed}, foreign {health.frames_foreign}, "
-        f"re-opens {health.bus_reopens}"
+        f"{health.frames_received}, scheduled {health.frames_scheduled}, "
+        f"dropped {health.frames_dropped}, malformed {health.frames_malformed}, "
+        f"foreign {health.frames_foreign}, re-opens {health.bus_reopens}"
     ]
 
 

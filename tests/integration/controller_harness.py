@@ -23,8 +23,8 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from smavenus.config import toml_document
-from smavenus.io.busitem import BUSITEM, BusItemService
 from smavenus.io.dbus import call, connect_system_bus, new_signal
+from smavenus.io.dbus.busitem import BUSITEM, BusItemService
 from smavenus.ipc import names
 from smavenus.ipc.messages import BmsCommand, ControllerStatus
 from smavenus.victron.items import ItemSpec, ItemStore, ItemType

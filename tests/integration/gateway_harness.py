@@ -32,7 +32,7 @@ from smavenus.io.dbus import (
     new_signal,
     request_name,
 )
-from smavenus.io.slcan_pty import SlcanPty
+from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.ipc import names
 from smavenus.ipc.messages import BmsCommand, GatewayHealth, SiSnapshot
 from smavenus.protocol import (

@@ -9,8 +9,8 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.busitem import BusItemService
 from smavenus.io.dbus import call, connect_system_bus
+from smavenus.io.dbus.busitem import BusItemService
 from smavenus.victron.items import ItemSpec, ItemStore, ItemType
 
 NAME = "com.victronenergy.test.busitem"

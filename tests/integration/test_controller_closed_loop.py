@@ -25,9 +25,9 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.busitem import BUSITEM, from_variant
 from smavenus.io.dbus import call, connect_system_bus
-from smavenus.io.localsettings import SETTINGS_SERVICE
+from smavenus.io.dbus.busitem import BUSITEM, from_variant
+from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.io.sim.control import request
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
@@ -69,7 +69,7 @@ def controller_config(tmp_path: Path, link: Path) -> Path:
         {
             "can": {"interface": "slcan", "channel": str(link), "bms_period_s": 0.2},
             "battery": {"capacity_ah": CAPACITY_AH, "max_charge_current_a": 80.0},
-            "bms": {
+            "controller": {
                 "bulk_current_a": 80.0,
                 "tail_current_a": 2.0,  # 0.05 C, as the 14 A default for 280 Ah
                 "degraded_charge_current_a": 8.0,
@@ -256,7 +256,7 @@ async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_r
 ) -> None:
     await chain.start(scenario(soc_pct=50.0))
     await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 80.0, 10, "80 A")
-    path = "/Settings/SmaVenus/Bms/"
+    path = "/Settings/SmaVenus/Controller/"
     (code,) = await call(
         chain.bus, SETTINGS_SERVICE, path + "BulkCurrent", BUSITEM, "SetValue",
         signature="v", body=[Variant("d", 30.0)],
@@ -278,5 +278,5 @@ async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_r
     standin = chain.localsettings
     await eventually(lambda: standin.value(path + "FloatVoltage") == 54.0, 3, "undone")
     log = chain.processes.log("smavenus-bms-controller")
-    assert "event=setting_rejected key=bms.float_voltage_v" in log  # …the controller refuses it
+    assert "event=setting_rejected key=controller.float_voltage_v" in log  # …the controller refuses it
     assert chain.sim()["f952"] is False

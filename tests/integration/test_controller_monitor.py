@@ -1,6 +1,6 @@
 """The controller's battery-monitor follower against real BusItem services on a private bus.
 
-The services are our own BusItem exporter (``smavenus.io.busitem``) playing a SmartShunt, a
+The services are our own BusItem exporter (``smavenus.io.dbus.busitem``) playing a SmartShunt, a
 second monitor and systemcalc's ``/ActiveBatteryService``, each on its own connection so it
 can vanish and come back with a new unique name, as a restarted Venus service does.
 """
@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from dbus_fast.aio import MessageBus
 
-from smavenus.bms.inputs import MonitorSample
-from smavenus.io.victron_monitor import BatteryMonitor
+from smavenus.controller.inputs import MonitorSample
+from smavenus.io.controller.monitor import BatteryMonitor
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from tests.integration.controller_harness import BATTERY_SPECS, SYSTEM_SPECS, Service, shunt
 

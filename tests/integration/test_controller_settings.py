@@ -16,9 +16,9 @@ import pytest
 from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.busitem import BUSITEM
 from smavenus.io.dbus import call, connect_system_bus
-from smavenus.io.localsettings import SETTINGS_SERVICE
+from smavenus.io.dbus.busitem import BUSITEM
+from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.ipc import names
 from smavenus.ipc.messages import ControllerStatus
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
@@ -34,7 +34,7 @@ from tests.integration.controller_harness import (
     write_config,
 )
 
-PREFIX = "/Settings/SmaVenus/Bms/"
+PREFIX = "/Settings/SmaVenus/Controller/"
 PERIOD_S = 0.5
 
 
@@ -85,7 +85,7 @@ def start_controller(processes: Processes, tmp_path: Path, **bms: Any) -> None:
     config = write_config(
         tmp_path / "smavenus.toml",
         {
-            "bms": {"period_s": PERIOD_S, **bms},
+            "controller": {"period_s": PERIOD_S, **bms},
             "paths": {"state_dir": str(tmp_path)},
             "logging": {"format": "plain"},
         },
@@ -171,9 +171,9 @@ async def test_an_invalid_setting_write_is_refused_logged_and_undone(
     log = processes.log("smavenus-bms-controller")
     rejected = [line for line in log.splitlines() if "event=setting_rejected" in line]
     assert len(rejected) == 1
-    assert "key=bms.float_voltage_v" in rejected[0]
-    assert "must be below bms.absorption_voltage_v" in rejected[0]
-    assert "event=setting_changed key=bms.float_voltage_v" not in log  # never applied
+    assert "key=controller.float_voltage_v" in rejected[0]
+    assert "must be below controller.absorption_voltage_v" in rejected[0]
+    assert "event=setting_changed key=controller.float_voltage_v" not in log  # never applied
     assert listener.command is not None and listener.command.charge_voltage_v == 56.0
 
 

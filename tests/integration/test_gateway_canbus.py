@@ -11,8 +11,10 @@ from pathlib import Path
 import can
 import pytest
 
-from smavenus.io.canbus import BusDeadError, ChunkedSlcanBus, DrainingNotifier, is_fatal
-from smavenus.io.slcan_pty import SlcanPty
+from smavenus.io.can.errors import BusDeadError, is_fatal
+from smavenus.io.can.notifier import DrainingNotifier
+from smavenus.io.can.slcan import ChunkedSlcanBus
+from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.slcan.device import HostFrame
 
 from .gateway_harness import eventually

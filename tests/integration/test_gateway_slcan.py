@@ -291,7 +291,7 @@ async def test_adapter_unplug_and_replug_recovers_without_a_restart(
     tmp_path: Path, si: FakeSi, listener: GatewayListener
 ) -> None:
     gateway = await start_gateway(
-        tmp_path, si, can={"bms_period_s": 0.2}, gateway={"rebuild_backoff_max_s": 0.5}
+        tmp_path, si, can={"bms_period_s": 0.2}, gateway={"reopen_backoff_max_s": 0.5}
     )
     try:
         await wait_for_gateway(listener)

@@ -7,12 +7,7 @@ import time
 from pathlib import Path
 
 from smavenus.gateway.persist import PersistedCommand
-from smavenus.io.canbus_state import (
-    CommandPersister,
-    load_resume,
-    read_boot_id,
-    state_file,
-)
+from smavenus.io.gateway.command_file import CommandPersister, load_resume, read_boot_id, state_file
 from smavenus.ipc.messages import BmsCommand
 
 

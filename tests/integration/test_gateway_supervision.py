@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from smavenus.gateway.persist import PersistedCommand
-from smavenus.io.canbus_state import read_boot_id, state_file, write_atomically
+from smavenus.io.files import write_atomically
+from smavenus.io.gateway.command_file import read_boot_id, state_file
 from smavenus.io.sdnotify import SdNotifier
 from smavenus.ipc.messages import BmsCommand
 

@@ -22,7 +22,7 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.apps.can_gateway import run_gateway
 from smavenus.config import AppConfig, parse_config
-from smavenus.io.canbus_gateway import GatewayRuntime
+from smavenus.io.gateway.runtime import GatewayRuntime
 from smavenus.protocol import BatteryStatus, ChargeLimits, decode
 
 from .gateway_harness import Controller, GatewayListener, eventually, si_cycle, wait_for_gateway

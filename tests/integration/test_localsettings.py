@@ -10,10 +10,10 @@ from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 
 from smavenus.io.dbus import call, connect_system_bus
-from smavenus.io.localsettings import LocalSettings, SettingSpec
+from smavenus.io.dbus.localsettings import LocalSettings, SettingSpec
 from smavenus.testing.localsettings import LocalSettingsStandIn
 
-ABSORPTION = SettingSpec("/Settings/SmaVenus/Bms/AbsorptionVoltage", 56.0, 41.0, 63.0)
+ABSORPTION = SettingSpec("/Settings/SmaVenus/Controller/AbsorptionVoltage", 56.0, 41.0, 63.0)
 INSTANCE = SettingSpec("/Settings/Devices/smavenus_can0/ClassAndVrmInstance", "vebus:276")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import can
 import pytest
 
-from smavenus.io.slcan_pty import SlcanPty
+from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.slcan.device import ChannelState, HostFrame
 
 

@@ -13,8 +13,8 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.apps.vebus_publisher import run_publisher
 from smavenus.config import AppConfig
-from smavenus.io.canbus_dbus import GatewayDbus, GatewayHandlers
 from smavenus.io.dbus import call, connect_system_bus
+from smavenus.io.gateway.endpoint import GatewayDbus, GatewayHandlers
 from smavenus.ipc.messages import GatewayHealth, SiSnapshot
 from tests.unit.vebus.si import gateway_health
 

@@ -22,7 +22,9 @@ def test_defaults_describe_a_16_cell_lifepo4_bank() -> None:
     cfg = AppConfig()
     assert (cfg.battery.chemistry, cfg.battery.cell_count) == ("lifepo4", 16)
     assert (
-        cfg.bms.float_voltage_v < cfg.bms.absorption_voltage_v <= cfg.battery.max_charge_voltage_v
+        cfg.controller.float_voltage_v
+        < cfg.controller.absorption_voltage_v
+        <= cfg.battery.max_charge_voltage_v
     )
     assert 41.0 <= cfg.battery.min_discharge_voltage_v <= 48.0
     assert cfg.can.bms_period_s == 1.0
@@ -33,8 +35,8 @@ def test_shipped_example_is_valid_and_equals_the_defaults() -> None:
 
 
 def test_unknown_keys_are_rejected_with_their_location() -> None:
-    assert problems_of({"bms": {"absorbtion_voltage_v": 56}}) == [
-        "bms.absorbtion_voltage_v: unknown key (check the spelling against the example config)"
+    assert problems_of({"controller": {"absorbtion_voltage_v": 56}}) == [
+        "controller.absorbtion_voltage_v: unknown key (check the spelling against the example config)"
     ]
     assert problems_of({"canbus": {}})[0].startswith("canbus: unknown key")
 
@@ -53,20 +55,20 @@ def test_every_problem_is_reported_at_once() -> None:
     ("data", "expected_start"),
     [
         (
-            {"bms": {"float_voltage_v": 56.5}},
-            "bms.float_voltage_v: 56.5 V must be below bms.absorption_voltage_v",
+            {"controller": {"float_voltage_v": 56.5}},
+            "controller.float_voltage_v: 56.5 V must be below controller.absorption_voltage_v",
         ),
         (
-            {"bms": {"absorption_voltage_v": 57.0}},
-            "bms.absorption_voltage_v: 57.0 V must not exceed battery.max_charge_voltage_v",
+            {"controller": {"absorption_voltage_v": 57.0}},
+            "controller.absorption_voltage_v: 57.0 V must not exceed battery.max_charge_voltage_v",
         ),
         (
-            {"bms": {"rebulk_voltage_v": 54.5}},
-            "bms.rebulk_voltage_v: 54.5 V must be below bms.float_voltage_v",
+            {"controller": {"rebulk_voltage_v": 54.5}},
+            "controller.rebulk_voltage_v: 54.5 V must be below controller.float_voltage_v",
         ),
         (
-            {"bms": {"bulk_current_a": 150}},
-            "bms.bulk_current_a: 150.0 A must not exceed battery.max_charge_current_a",
+            {"controller": {"bulk_current_a": 150}},
+            "controller.bulk_current_a: 150.0 A must not exceed battery.max_charge_current_a",
         ),
         (
             {"gateway": {"safe_discharge_current_a": 300}},
@@ -116,7 +118,7 @@ def test_dumped_config_reads_back_identically(tmp_path: Path) -> None:
     cfg = parse_config(
         {
             "battery": {"capacity_ah": 100.0, "max_charge_current_a": 50.0},
-            "bms": {"bulk_current_a": 50.0, "tail_current_a": 5.0},
+            "controller": {"bulk_current_a": 50.0, "tail_current_a": 5.0},
             "gateway": {"safe_discharge_current_a": 20.0},
         }
     )

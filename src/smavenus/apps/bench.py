@@ -25,7 +25,6 @@ from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
-from smavenus.io.busitem import BUSITEM, from_variant
 from smavenus.io.dbus import (
     DBUS_NAME,
     DBUS_PATH,
@@ -34,7 +33,8 @@ from smavenus.io.dbus import (
     call,
     connect_system_bus,
 )
-from smavenus.io.peer_feed import PeerFeed
+from smavenus.io.dbus.busitem import BUSITEM, from_variant
+from smavenus.io.dbus.peer_feed import PeerFeed
 from smavenus.ipc import feeds
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.liveview import ViewState, render

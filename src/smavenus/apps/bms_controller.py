@@ -20,12 +20,16 @@ from contextlib import AsyncExitStack
 
 import structlog
 
-from smavenus.bms import BmsController
 from smavenus.config import AppConfig
-from smavenus.io.bms_service import ControllerService, SettingsBridge, StateFile, Ticker
+from smavenus.controller import ChargeController
+from smavenus.controller.state import ControllerState
+from smavenus.io.controller.monitor import BatteryMonitor
+from smavenus.io.controller.service import ControllerService
+from smavenus.io.controller.settings import SettingsBridge
+from smavenus.io.controller.ticker import Ticker
 from smavenus.io.dbus import connect_system_bus
-from smavenus.io.peer_feed import PeerFeed
-from smavenus.io.victron_monitor import BatteryMonitor
+from smavenus.io.dbus.peer_feed import PeerFeed
+from smavenus.io.files import StateFile
 from smavenus.ipc.feeds import SNAPSHOTS
 from smavenus.runtime import service_main, until_stopped_or_failed
 
@@ -35,8 +39,10 @@ log = structlog.get_logger("smavenus.bms_controller")
 
 
 async def run_controller(cfg: AppConfig, stop: asyncio.Event) -> int:
-    state_file = StateFile(cfg.paths.state_dir / "bms-controller.json")
-    controller = BmsController(
+    state_file = StateFile(
+        cfg.paths.state_dir / "bms-controller.json", ControllerState, ControllerState
+    )
+    controller = ChargeController(
         cfg,
         started_at=time.monotonic(),
         last_full_charge_unix=state_file.load().last_full_charge_unix,
@@ -48,9 +54,9 @@ async def run_controller(cfg: AppConfig, stop: asyncio.Event) -> int:
         settings = SettingsBridge(bus, controller)
         monitor = BatteryMonitor(
             bus,
-            cfg.bms.battery_service,
+            cfg.controller.battery_service,
             controller.update_monitor,
-            poll_after_s=cfg.bms.input_max_age_s / 2,
+            poll_after_s=cfg.controller.input_max_age_s / 2,
         )
         snapshots = PeerFeed(bus, SNAPSHOTS, controller.update_snapshot)
         for part in (settings, monitor, snapshots):

@@ -24,12 +24,12 @@ from smavenus.config import AppConfig, CanConfig
 from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.health import Throttle
 from smavenus.gateway.settings import GatewaySettings
-from smavenus.io.canbus import BusSpec
-from smavenus.io.canbus_dbus import GatewayDbus, GatewayHandlers
-from smavenus.io.canbus_gateway import GatewayRuntime, describe, instant
-from smavenus.io.canbus_state import CommandPersister, load_resume_bounded, read_boot_id
+from smavenus.io.can.opening import BusSpec
+from smavenus.io.gateway.command_file import CommandPersister, load_resume_bounded, read_boot_id
+from smavenus.io.gateway.endpoint import GatewayDbus, GatewayHandlers
+from smavenus.io.gateway.runtime import GatewayRuntime, describe, instant
+from smavenus.io.gateway.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog
 from smavenus.io.sdnotify import SdNotifier
-from smavenus.io.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog
 from smavenus.protocol.specs import SI_STATUS_IDS
 from smavenus.runtime import service_main
 

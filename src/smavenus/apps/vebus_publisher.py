@@ -21,14 +21,15 @@ import structlog
 from smavenus import __version__
 from smavenus.config import AppConfig
 from smavenus.io.dbus import connect_system_bus
-from smavenus.io.peer_feed import PeerFeed
-from smavenus.io.vebus_runner import VebusRunner
-from smavenus.io.vebus_service import VebusDbusService, gateway_remote_on_off
-from smavenus.io.vebus_statefile import StateFile
+from smavenus.io.dbus.peer_feed import PeerFeed
+from smavenus.io.files import StateFile
+from smavenus.io.publisher.runner import VebusRunner
+from smavenus.io.publisher.service import VebusDbusService, gateway_remote_on_off
 from smavenus.ipc import feeds as feeds_
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.runtime import service_main, until_stopped_or_failed
 from smavenus.vebus.core import CoreSettings, VebusCore, service_suffix
+from smavenus.vebus.state import PublisherState
 
 PROCESS = "vebus-publisher"
 PROCESS_NAME = "smavenus-vebus-publisher"
@@ -44,7 +45,9 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
             "mode_control_disabled",
             reason="[vebus] allow_mode_control needs [gateway] enable_remote_on_off = true",
         )
-    state_file = StateFile(cfg.paths.state_dir / f"vebus-{suffix}.json")
+    state_file = StateFile(
+        cfg.paths.state_dir / f"vebus-{suffix}.json", PublisherState, PublisherState
+    )
     core = VebusCore(settings, state_file.load(), loop.time())
     bus = await connect_system_bus()
     async with AsyncExitStack() as stack:

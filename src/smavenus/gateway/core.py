@@ -2,20 +2,21 @@
 
 Sans-I/O in the h11/aioquic manner: the edge feeds it what happened (a frame arrived, a
 command arrived, the bus opened or died, a timer fired) with the time, and gets back a list
-of :data:`Event` s to carry out. The edge re-arms one timer at :meth:`GatewayCore.next_deadline`
-after every call. Nothing here reads a clock, touches a bus or logs; log lines are returned
-as :class:`Log` events so that *which* transitions get logged, and how often, is decided (and
-tested) here.
+of :data:`Action` s to carry out. The edge re-arms one timer at
+:meth:`GatewayCore.next_deadline` after every call. Nothing here reads a clock, touches a bus
+or logs; log lines are returned as :class:`~smavenus.events.LogEvent` actions so that *which*
+transitions get logged, and how often, is decided (and tested) here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from smavenus.errors import FrameDecodeError
+from smavenus.events import LogEvent
 from smavenus.gateway.frameset import FrameSet, build_frame_set, sent_limits
 from smavenus.gateway.health import Counters, Throttle
 from smavenus.gateway.link import LinkChange, LinkSupervisor
@@ -79,14 +80,10 @@ class ReopenBus:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Log:
-    level: Literal["debug", "info", "warning", "error"]
-    event: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-Event = SendFrames | PublishSnapshot | PublishHealth | PersistCommand | CloseBus | ReopenBus | Log
+#: What the edge must carry out, in order.
+Action = (
+    SendFrames | PublishSnapshot | PublishHealth | PersistCommand | CloseBus | ReopenBus | LogEvent
+)
 
 
 class GatewayCore:
@@ -123,10 +120,10 @@ class GatewayCore:
 
     # -- start and time -------------------------------------------------------------------
 
-    def start(self) -> list[Event]:
+    def start(self) -> list[Action]:
         t = self.policy.start_transition
         level: Literal["info", "warning"] = "warning" if t.new == "cold_start" else "info"
-        return [Log(level, "command_source", {"source": t.new, "reason": t.reason})]
+        return [LogEvent("command_source", level, {"source": t.new, "reason": t.reason})]
 
     def next_deadline(self) -> float:
         return min(
@@ -138,9 +135,9 @@ class GatewayCore:
             self._next_health_at,
         )
 
-    def on_timer(self, now: Instant) -> list[Event]:
+    def on_timer(self, now: Instant) -> list[Action]:
         t = now.monotonic
-        events: list[Event] = []
+        events: list[Action] = []
         transition = self.policy.update(t)
         if transition is not None:
             events += self._transition_events(transition, now)
@@ -171,7 +168,7 @@ class GatewayCore:
         *,
         extended: bool = False,
         remote: bool = False,
-    ) -> list[Event]:
+    ) -> list[Action]:
         """A data frame from the bus (error frames go to :meth:`on_error_frame`)."""
         name = None if extended or remote else SI_FIELD_BY_ID.get(can_id)
         if name is None:
@@ -184,43 +181,43 @@ class GatewayCore:
         except FrameDecodeError as exc:
             return self._malformed(can_id, data, exc, now)
         self.counters.frames_received += 1
-        events: list[Event] = []
+        events: list[Action] = []
         if not self._si_present:
             self._si_present = True
-            events.append(Log("info", "si_present", {"first_frame": f"0x{can_id:03X}"}))
+            events.append(LogEvent("si_present", "info", {"first_frame": f"0x{can_id:03X}"}))
             events.append(self._health_event(now))
         self._last_si_at = t
         if can_id == SI_BATTERY_STATUS_ID:
             note = self.policy.observe_soc_echo(value.soc_pct)
             if note is not None:
-                events.append(Log("info", "cold_start_soc", {"note": note}))
+                events.append(LogEvent("cold_start_soc", "info", {"note": note}))
         for cycle in self._assembler.add(can_id, value, t):
             events.append(self._publish_cycle(cycle, now))
         return events
 
     def _malformed(
         self, can_id: int, data: bytes, exc: FrameDecodeError, now: Instant
-    ) -> list[Event]:
+    ) -> list[Action]:
         self.counters.frames_malformed += 1
         suppressed = self._throttle.admit(("malformed", can_id, len(data)), now.monotonic)
         if suppressed is None:
             return []
         fields = {"can_id": f"0x{can_id:03X}", "data": data.hex(), "reason": exc.reason}
-        return [Log("warning", "si_frame_malformed", {**fields, "suppressed": suppressed})]
+        return [LogEvent("si_frame_malformed", "warning", {**fields, "suppressed": suppressed})]
 
-    def on_error_frame(self, error_class: int, data: bytes, now: Instant) -> list[Event]:
+    def on_error_frame(self, error_class: int, data: bytes, now: Instant) -> list[Action]:
         change = self.link.error_frame(now.monotonic, error_class, data)
         return [] if change is None else self._link_events(change, now)
 
     # -- commands in ----------------------------------------------------------------------
 
-    def on_command(self, command: BmsCommand, now: Instant) -> list[Event]:
+    def on_command(self, command: BmsCommand, now: Instant) -> list[Action]:
         """A validated command from the current owner of the controller's bus name."""
         refusal, transition = self.policy.accept(command, now.monotonic)
         if refusal is not None:
             return self.on_command_refused("rejected", refusal, now)
         self.counters.commands_accepted += 1
-        events: list[Event] = []
+        events: list[Action] = []
         if transition is not None:
             events += self._transition_events(transition, now)
         if self._persist.should_write(command, now.monotonic):
@@ -229,7 +226,7 @@ class GatewayCore:
 
     def on_command_refused(
         self, kind: Literal["rejected", "unauthorized"], detail: str, now: Instant
-    ) -> list[Event]:
+    ) -> list[Action]:
         """A Command signal that changes nothing: invalid, stale, out of order, or not ours."""
         if kind == "unauthorized":
             self.counters.commands_unauthorized += 1
@@ -239,9 +236,9 @@ class GatewayCore:
         if suppressed is None:
             return []
         return [
-            Log(
-                "warning",
+            LogEvent(
                 "command_refused",
+                "warning",
                 {"kind": kind, "reason": detail, "suppressed": suppressed},
             )
         ]
@@ -251,34 +248,34 @@ class GatewayCore:
     def on_bus_opening(self) -> None:
         self.link.opening()
 
-    def on_bus_opened(self, now: Instant) -> list[Event]:
+    def on_bus_opened(self, now: Instant) -> list[Action]:
         events = self._link_events(self.link.opened(now.monotonic), now)
         # The first frame set leaves at once: a cold start must reach the SI within a second.
         self._next_send_at = now.monotonic
         return events + self._send_due(now)
 
-    def on_bus_open_failed(self, now: Instant, reason: str) -> list[Event]:
+    def on_bus_open_failed(self, now: Instant, reason: str) -> list[Action]:
         change = self.link.open_failed(now.monotonic, reason)
-        events: list[Event] = [] if change is None else self._link_events(change, now)
+        events: list[Action] = [] if change is None else self._link_events(change, now)
         return events
 
-    def on_bus_lost(self, now: Instant, reason: str) -> list[Event]:
+    def on_bus_lost(self, now: Instant, reason: str) -> list[Action]:
         """The edge found the open bus dead (and has closed it); a re-open follows after backoff."""
         change = self.link.lost(now.monotonic, reason)
         return [] if change is None else self._link_events(change, now)
 
-    def on_frames_sent(self, count: int) -> None:
-        self.counters.frames_sent += count
+    def on_frames_scheduled(self, count: int) -> None:
+        self.counters.frames_scheduled += count
 
-    def on_send_failed(self, can_id: int, reason: str, now: Instant) -> list[Event]:
+    def on_send_failed(self, can_id: int, reason: str, now: Instant) -> list[Action]:
         self.counters.frames_dropped += 1
         suppressed = self._throttle.admit(("send", can_id), now.monotonic)
         if suppressed is None:
             return []
         return [
-            Log(
-                "warning",
+            LogEvent(
                 "bms_send_failed",
+                "warning",
                 {"can_id": f"0x{can_id:03X}", "reason": reason, "suppressed": suppressed},
             )
         ]
@@ -306,7 +303,7 @@ class GatewayCore:
             bus_state=self.link.state,
             si_present=self._si_present,
             frames_received=c.frames_received,
-            frames_sent=c.frames_sent,
+            frames_scheduled=c.frames_scheduled,
             frames_dropped=c.frames_dropped,
             frames_malformed=c.frames_malformed,
             frames_foreign=c.frames_foreign + self.transport_foreign,
@@ -323,7 +320,7 @@ class GatewayCore:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _send_due(self, now: Instant) -> list[Event]:
+    def _send_due(self, now: Instant) -> list[Action]:
         t, period = now.monotonic, self.settings.bms_period_s
         if not self.link.can_send:
             self._next_send_at = math.inf  # re-armed by on_bus_opened
@@ -333,49 +330,51 @@ class GatewayCore:
         missed = max(0, math.floor((t - self._next_send_at) / period))
         self._next_send_at += (missed + 1) * period
         output = self.policy.output(t)
-        events: list[Event] = [SendFrames(build_frame_set(output, self.settings.identity), output)]
+        events: list[Action] = [SendFrames(build_frame_set(output, self.settings.identity), output)]
         self._last_output = output
         clamped = frozenset(output.clamped)
         if clamped != self._clamped_fields:
             self._clamped_fields = clamped
             if clamped:
-                events.append(Log("warning", "command_clamped", {"fields": dict(output.clamped)}))
+                events.append(
+                    LogEvent("command_clamped", "warning", {"fields": dict(output.clamped)})
+                )
             else:
-                events.append(Log("info", "command_within_limits"))
+                events.append(LogEvent("command_within_limits", "info"))
         if missed:
             suppressed = self._throttle.admit("late", t)
             if suppressed is not None:
                 events.append(
-                    Log(
-                        "warning",
+                    LogEvent(
                         "bms_send_late",
+                        "warning",
                         {"missed_periods": missed, "suppressed": suppressed},
                     )
                 )
         return events
 
-    def _transition_events(self, transition: Transition, now: Instant) -> list[Event]:
+    def _transition_events(self, transition: Transition, now: Instant) -> list[Action]:
         level: Literal["info", "warning"] = (
             "warning" if transition.new in ("stale", "cold_start") else "info"
         )
         fields = {"old": transition.old, "new": transition.new, "reason": transition.reason}
-        return [Log(level, "command_source_changed", fields), self._health_event(now)]
+        return [LogEvent("command_source_changed", level, fields), self._health_event(now)]
 
-    def _link_events(self, change: LinkChange, now: Instant) -> list[Event]:
+    def _link_events(self, change: LinkChange, now: Instant) -> list[Action]:
         fields: dict[str, Any] = {"old": change.old, "new": change.new, "reason": change.reason}
         for key in ("retry_in_s", "down_for_s", "attempts"):
             value = getattr(change, key)
             if value is not None:
                 fields[key] = value
         level: Literal["info", "warning"] = "warning" if change.level == "warning" else "info"
-        return [Log(level, change.event, fields), self._health_event(now)]
+        return [LogEvent(change.event, level, fields), self._health_event(now)]
 
-    def _si_absent(self, now: Instant) -> list[Event]:
+    def _si_absent(self, now: Instant) -> list[Action]:
         self._si_present = False
         why = f"no SI status frame for {self.settings.si_absent_after_s} s"
         cycle = Cycle(self._assembler.latest, frozenset(), "gap")
         return [
-            Log("warning", "si_absent", {"reason": why}),
+            LogEvent("si_absent", "warning", {"reason": why}),
             self._publish_cycle(cycle, now),
             self._health_event(now),
         ]

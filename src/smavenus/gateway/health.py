@@ -11,7 +11,7 @@ class Counters:
     frames_received: int = 0  #: SI status frames decoded
     frames_malformed: int = 0  #: frames with an SI ID that failed to decode
     frames_foreign: int = 0  #: frames the core was handed but does not use
-    frames_sent: int = 0
+    frames_scheduled: int = 0  #: BMS frames handed to the driver or held in the BCM job
     frames_dropped: int = 0  #: sends that failed
     commands_accepted: int = 0
     commands_rejected: int = 0  #: invalid payload, stale on arrival or out of order

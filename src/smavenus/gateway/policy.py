@@ -5,7 +5,7 @@ changes is *what* it sends. Four sources, each transition returned once with its
 
 ``cold_start``
     No usable command yet. Conservative values from the configuration: CCL 0 A, DCL
-    ``gateway.safe_discharge_current_a``, CVL ``bms.float_voltage_v``, DVL
+    ``gateway.safe_discharge_current_a``, CVL ``controller.float_voltage_v``, DVL
     ``battery.min_discharge_voltage_v``; SoC from the SI's 0x305 echo if it is heard and not 0
     (0 % is the SI's own default, not a value a BMS sent), else from an old persisted command,
     else ``gateway.fallback_soc_pct``. Warning "general" is raised so the SI display shows it.
@@ -211,7 +211,7 @@ class CommandPolicy:
             discharge_voltage_v=s.limits.min_discharge_voltage_v,
         )
         reasons = {
-            "charge_voltage_v": "cold start: bms.float_voltage_v",
+            "charge_voltage_v": "cold start: controller.float_voltage_v",
             "charge_current_a": "cold start: no command yet",
             "discharge_current_a": "cold start: gateway.safe_discharge_current_a",
             "discharge_voltage_v": "cold start: battery.min_discharge_voltage_v",

@@ -44,7 +44,7 @@ class GatewaySettings:
     stale_charge_ramp_a_per_s: float
     safe_discharge_current_a: float
     fallback_soc_pct: float
-    #: Cold start sends the float voltage as CVL (``[bms] float_voltage_v``).
+    #: Cold start sends the float voltage as CVL (``[controller] float_voltage_v``).
     cold_start_charge_voltage_v: float
     #: SI status frames and snapshots.
     si_absent_after_s: float
@@ -78,11 +78,11 @@ class GatewaySettings:
             stale_charge_ramp_a_per_s=gw.stale_charge_ramp_a_per_s,
             safe_discharge_current_a=gw.safe_discharge_current_a,
             fallback_soc_pct=gw.fallback_soc_pct,
-            cold_start_charge_voltage_v=cfg.bms.float_voltage_v,
+            cold_start_charge_voltage_v=cfg.controller.float_voltage_v,
             si_absent_after_s=gw.si_absent_after_s,
             snapshot_gap_s=gw.snapshot_gap_s,
             health_period_s=gw.health_period_s,
-            reopen_backoff_initial_s=gw.rebuild_backoff_initial_s,
-            reopen_backoff_max_s=gw.rebuild_backoff_max_s,
-            bus_off_reopen_after_s=gw.bus_off_rebuild_after_s,
+            reopen_backoff_initial_s=gw.reopen_backoff_initial_s,
+            reopen_backoff_max_s=gw.reopen_backoff_max_s,
+            bus_off_reopen_after_s=gw.bus_off_reopen_after_s,
         )

@@ -145,7 +145,11 @@ class GatewayHealth(Message):
     bus_state: BusState
     si_present: bool
     frames_received: int = Field(ge=0)
-    frames_sent: int = Field(ge=0)
+    frames_scheduled: int = Field(
+        ge=0,
+        description="BMS frames scheduled for the wire: handed to the driver (slcan, virtual), "
+        "or held in the kernel's periodic BCM job once per period (socketcan)",
+    )
     frames_dropped: int = Field(ge=0, description="sends that failed")
     frames_malformed: int = Field(ge=0, description="SI frames that failed to decode")
     frames_foreign: int = Field(ge=0, description="frames of IDs we do not use (filtered late)")

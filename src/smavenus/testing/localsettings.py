@@ -27,9 +27,9 @@ import structlog
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.busitem import BUSITEM, INVALID, from_variant
 from smavenus.io.dbus import MethodError, MethodRouter, connect_system_bus, new_signal, request_name
-from smavenus.io.localsettings import SETTINGS_INTERFACE, SETTINGS_SERVICE
+from smavenus.io.dbus.busitem import BUSITEM, INVALID, from_variant
+from smavenus.io.dbus.localsettings import SETTINGS_INTERFACE, SETTINGS_SERVICE
 from smavenus.log import configure_logging
 
 log = structlog.get_logger(__name__)

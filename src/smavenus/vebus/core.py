@@ -11,19 +11,19 @@ snapshot_max_age_s``: the snapshot (``sent_monotonic``), each SI frame in it
 ``max_age`` or more old is not used: the values that depend on it become invalid, and when
 the snapshot itself is old (or says the SI is absent) ``/Connected`` is 0 and every value
 from the SI, the gateway or the controller is invalid. Frozen numbers are never shown.
-Each change of freshness is reported once as an :class:`Event` for the edge to log.
+Each change of freshness is reported once as a :class:`~smavenus.events.LogEvent` to log.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
 from smavenus.config import AppConfig
+from smavenus.events import Level, LogEvent
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot, Stamped
 from smavenus.vebus.energy import EnergyMeter, PowerSample
 from smavenus.vebus.enums import AlarmLevel, Mode
@@ -56,7 +56,7 @@ from smavenus.vebus.paths import (
     paths_from,
     vebus_paths,
 )
-from smavenus.vebus.state import PersistedState
+from smavenus.vebus.state import PublisherState
 
 #: Installation constants no SI frame tells us (venus-dbus.md §1.3, §2.1).
 PRODUCT_ID = 0
@@ -121,7 +121,7 @@ class CoreSettings:
             ),
             max_age_s=max_age,
             health_max_age_s=max(max_age, 3 * cfg.gateway.health_period_s),
-            controller_max_age_s=max(max_age, 3 * cfg.bms.period_s),
+            controller_max_age_s=max(max_age, 3 * cfg.controller.period_s),
             save_interval_s=vebus.state_save_interval_s,
             mode_control=vebus.allow_mode_control and cfg.gateway.enable_remote_on_off,
             ac_in_current_limit_a=vebus.ac_in_current_limit_a,
@@ -138,14 +138,6 @@ def service_suffix(cfg: AppConfig) -> str:
         return cfg.vebus.service_suffix
     channel = cfg.can.channel.rstrip("/").rsplit("/", 1)[-1]
     return "sma_" + (re.sub(r"[^A-Za-z0-9_]", "_", channel) or "can")
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the edge should log once: ``name`` is a snake_case fact."""
-
-    name: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,7 +159,7 @@ class _Timed:
 
 
 class VebusCore:
-    def __init__(self, settings: CoreSettings, state: PersistedState, now: float) -> None:
+    def __init__(self, settings: CoreSettings, state: PublisherState, now: float) -> None:
         self.settings = settings
         self.paths: tuple[VebusPath, ...] = vebus_paths(mode_control=settings.mode_control)
         self._stale_paths = paths_from(self.paths, lambda p: p.source.goes_stale)
@@ -182,7 +174,7 @@ class VebusCore:
         self.mode = Mode(state.mode) if state.mode is not None else Mode.ON
         self.custom_name = state.custom_name
         self._freshness: dict[str, bool] = {}
-        self._events: list[Event] = []
+        self._events: list[LogEvent] = []
         self._last_save = now
         self._dirty = False
         self._save_now = False
@@ -302,7 +294,7 @@ class VebusCore:
         """An input went stale since :meth:`values` was last asked: the values changed."""
         return any(self._evaluated_at < t <= now for t in self._expiries())
 
-    def drain_events(self) -> list[Event]:
+    def drain_events(self) -> list[LogEvent]:
         events, self._events = self._events, []
         return events
 
@@ -315,8 +307,8 @@ class VebusCore:
     def save_due(self, now: float) -> bool:
         return self._dirty and (self._save_now or now >= self._last_save + self._save_interval)
 
-    def state(self) -> PersistedState:
-        return PersistedState(
+    def state(self) -> PublisherState:
+        return PublisherState(
             energy_j=self._meter.joules,
             si_seen=self._si_seen,
             phases_seen=self._phases_seen,
@@ -334,7 +326,7 @@ class VebusCore:
         """The write failed: try again after the interval."""
         self._dirty = True
 
-    def stop(self, now: float) -> PersistedState:
+    def stop(self, now: float) -> PublisherState:
         """Count energy up to ``now`` and return the state to save on a clean stop."""
         self._meter.advance(now)
         return self.state()
@@ -351,7 +343,10 @@ class VebusCore:
             return
         if previous != fresh:
             name = f"{key}_fresh" if fresh else f"{key}_stale"
-            self._events.append(Event(name, {"max_age_s": self.settings.max_age_s} | fields))
+            level: Level = "info" if fresh else "warning"
+            self._events.append(
+                LogEvent(name, level, {"max_age_s": self.settings.max_age_s} | fields)
+            )
 
     def _young(self, at: float, now: float, max_age_s: float | None = None) -> bool:
         return now - at < (self.settings.max_age_s if max_age_s is None else max_age_s)
@@ -412,7 +407,7 @@ class VebusCore:
         ac_input = self._ac_input_seen or ac_source_present(si)
         if (lines, ac_input, True) != (self._phases_seen, self._ac_input_seen, self._si_seen):
             self._events.append(
-                Event("si_installation_learned", {"phases": lines, "ac_input": ac_input})
+                LogEvent("si_installation_learned", "info", {"phases": lines, "ac_input": ac_input})
             )
             self._phases_seen, self._ac_input_seen, self._si_seen = lines, ac_input, True
             self._dirty = True

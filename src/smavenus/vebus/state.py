@@ -16,7 +16,7 @@ from smavenus.vebus.enums import Mode
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
-class PersistedState(BaseModel):
+class PublisherState(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     version: Literal[1] = 1

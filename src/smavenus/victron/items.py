@@ -3,7 +3,7 @@
 An :class:`ItemStore` holds one value per path, each coerced to the path's declared D-Bus type
 on every assignment (a double where Venus expects an integer enum breaks systemcalc's lookups;
 a badly typed value inside GetItems makes the whole service unscannable). It reports what
-changed so the exporter (``smavenus.io.busitem``) can send one ``ItemsChanged`` per update,
+changed so the exporter (``smavenus.io.dbus.busitem``) can send one ``ItemsChanged`` per update,
 and it answers remote writes with velib's codes. No D-Bus here: tests use it directly.
 
 Conventions (velib ``vedbus.py``): ``None`` is "invalid" (an empty array on the wire);

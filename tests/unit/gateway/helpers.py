@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from smavenus.config import parse_config
-from smavenus.gateway.core import Event, GatewayCore, Instant, Log, SendFrames
+from smavenus.events import LogEvent
+from smavenus.gateway.core import Action, GatewayCore, Instant, SendFrames
 from smavenus.gateway.settings import GatewaySettings
 from smavenus.ipc.messages import BmsCommand
 from smavenus.protocol import ChargeLimits, decode
@@ -38,7 +39,7 @@ def command(t: float, **values: Any) -> BmsCommand:
     return BmsCommand.model_validate(fields)
 
 
-def sent(events: list[Event]) -> list[SendFrames]:
+def sent(events: list[Action]) -> list[SendFrames]:
     return [e for e in events if isinstance(e, SendFrames)]
 
 
@@ -48,11 +49,11 @@ def limits_of(send: SendFrames) -> ChargeLimits:
     return result
 
 
-def logs(events: list[Event], name: str | None = None) -> list[Log]:
-    return [e for e in events if isinstance(e, Log) and (name is None or e.event == name)]
+def logs(events: list[Action], name: str | None = None) -> list[LogEvent]:
+    return [e for e in events if isinstance(e, LogEvent) and (name is None or e.name == name)]
 
 
-def opened_core(t: float = 0.0, **sections: dict[str, Any]) -> tuple[GatewayCore, list[Event]]:
+def opened_core(t: float = 0.0, **sections: dict[str, Any]) -> tuple[GatewayCore, list[Action]]:
     """A core whose bus has just opened at ``t``; returns it and the events of opening."""
     core = GatewayCore(settings(**sections), at(t))
     events = core.start()

@@ -61,9 +61,9 @@ def test_health_is_published_every_period_and_on_every_change() -> None:
     assert health.command_source == "cold_start"
     assert health.sent is not None and health.sent.charge_current_a == 0.0
     assert "cold start" in health.sent.reasons["charge_current_a"]
-    assert health.frames_sent == 0  # counted by the edge when the frames really leave
-    core.on_frames_sent(7)
-    assert core.health(at(3.5)).frames_sent == 7
+    assert health.frames_scheduled == 0  # counted by the edge when the frames really leave
+    core.on_frames_scheduled(7)
+    assert core.health(at(3.5)).frames_scheduled == 7
 
 
 def test_accepted_commands_are_persisted_on_change_and_refreshed_within_half_the_max_age() -> None:

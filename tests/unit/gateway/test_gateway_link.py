@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from smavenus.gateway.core import CloseBus, Event, GatewayCore, ReopenBus
+from smavenus.gateway.core import Action, CloseBus, GatewayCore, ReopenBus
 from smavenus.gateway.link import LinkSupervisor, state_from_error_frame
 
 from .helpers import at, logs, opened_core, sent, settings
 
 
-def run_until(core: GatewayCore, end: float) -> list[Event]:
+def run_until(core: GatewayCore, end: float) -> list[Action]:
     """Run the core's timer deadline by deadline up to ``end``; failing every re-open."""
-    events: list[Event] = []
+    events: list[Action] = []
     while (t := core.next_deadline()) <= end:
         for event in core.on_timer(at(t)):
             events.append(event)
@@ -24,7 +24,7 @@ def run_until(core: GatewayCore, end: float) -> list[Event]:
 def test_a_lost_bus_is_reopened_with_exponential_backoff_and_logged_twice() -> None:
     core, _ = opened_core()
     lost = core.on_bus_lost(at(10.0), "adapter closed the line")
-    assert [e.event for e in logs(lost)] == ["can_bus_lost"]
+    assert [e.name for e in logs(lost)] == ["can_bus_lost"]
     events = run_until(core, 20.0)
     attempts = [e for e in events if isinstance(e, ReopenBus)]
     # At 10.1, 10.3, 10.7, 11.5, 13.1, 16.3 and 19.5 s: the wait doubles from 0.1 s.
@@ -57,7 +57,7 @@ def test_a_missing_adapter_at_start_is_logged_once_however_long_it_stays_missing
     core = GatewayCore(settings(), at(0.0))
     core.on_bus_opening()
     first = core.on_bus_open_failed(at(0.0), "No such file or directory")
-    assert [e.event for e in logs(first)] == ["can_bus_open_failed"]
+    assert [e.name for e in logs(first)] == ["can_bus_open_failed"]
     assert logs(run_until(core, 600.0)) == []
 
 

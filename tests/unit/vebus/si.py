@@ -166,7 +166,7 @@ def gateway_health(
         bus_state="active",
         si_present=True,
         frames_received=0,
-        frames_sent=0,
+        frames_scheduled=0,
         frames_dropped=0,
         frames_malformed=0,
         frames_foreign=0,

@@ -12,7 +12,7 @@ from smavenus.vebus.core import BatteryLimits, CoreSettings, Identity, VebusCore
 from smavenus.vebus.enums import Mode, VebusChargeState, VebusState
 from smavenus.vebus.mapping import Options
 from smavenus.vebus.paths import Source
-from smavenus.vebus.state import PersistedState
+from smavenus.vebus.state import PublisherState
 from smavenus.victron.items import ItemStore, ItemType
 from tests.unit.vebus.si import (
     GRID_ON,
@@ -28,7 +28,7 @@ T0 = 1000.0
 MAX_AGE = 5.0
 
 
-def make_core(state: PersistedState | None = None, now: float = T0, **settings: Any) -> VebusCore:
+def make_core(state: PublisherState | None = None, now: float = T0, **settings: Any) -> VebusCore:
     return VebusCore(
         CoreSettings(
             Identity("smavenus-vebus-publisher", "0.1.0", "SMA CAN can0", "SMA Sunny Island", 276),
@@ -36,7 +36,7 @@ def make_core(state: PersistedState | None = None, now: float = T0, **settings: 
             max_age_s=MAX_AGE,
             **settings,
         ),
-        state or PersistedState(),
+        state or PublisherState(),
         now,
     )
 
@@ -207,7 +207,7 @@ def test_state_is_saved_on_a_cadence_and_at_once_after_a_user_change() -> None:
 def test_mode_is_fixed_on_without_mode_control_and_restored_with_it() -> None:
     assert make_core().fixed_values()["/Mode"] == Mode.ON
     assert make_core().fixed_values()["/ModeIsAdjustable"] == 0
-    core = make_core(PersistedState(mode=Mode.OFF), mode_control=True)
+    core = make_core(PublisherState(mode=Mode.OFF), mode_control=True)
     assert core.fixed_values()["/Mode"] == Mode.OFF
     assert core.fixed_values()["/ModeIsAdjustable"] == 1
     assert core.state().mode == Mode.OFF

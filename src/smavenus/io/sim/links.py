@@ -15,7 +15,7 @@ from typing import Protocol
 import can
 import structlog
 
-from smavenus.io.slcan_pty import SlcanPty
+from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.slcan.device import ChannelState, HostFrame
 
 log = structlog.get_logger(__name__)

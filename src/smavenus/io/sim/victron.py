@@ -20,8 +20,8 @@ from typing import Any
 import structlog
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.busitem import BusItemService
 from smavenus.io.dbus import connect_system_bus
+from smavenus.io.dbus.busitem import BusItemService
 from smavenus.sim.monitor import (
     MEASURED_PATHS,
     MONITOR_SPECS,

@@ -1,0 +1,182 @@
+"""The sections of the configuration file other than ``[controller]``, one model each.
+
+Bounds on single fields live on the fields (so the settings exported to Venus localsettings
+can reuse them as min/max); rules that tie several fields together live in
+:func:`smavenus.config.app.cross_field_problems`. Defaults describe a 16-cell LiFePO4 48 V
+bank of 280 Ah.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: SMA-TI §5.1: the SI must not be sent values faster than every 200 ms.
+SMA_INHIBIT_TIME_S = 0.2
+#: SMA-TI §5.1: the SI faults (F952) after 60 s without BMS frames.
+SMA_BMS_TIMEOUT_S = 60.0
+
+Volts = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class CanConfig(_Section):
+    """``[can]``: the CAN interface towards the Sunny Island."""
+
+    interface: Literal["socketcan", "slcan", "virtual"] = Field(
+        "socketcan",
+        description="socketcan (candleLight/gs_usb, recommended), slcan (CANable stock firmware) "
+        "or virtual (tests)",
+    )
+    channel: str = Field(
+        "can0", min_length=1, description="can0, /dev/ttyACM0, a pyserial URL, or a virtual channel"
+    )
+    bitrate: Literal[500000] = Field(
+        500000, description="the Sunny Island's CAN runs at 500 kbit/s (SMA-TI §5.2)"
+    )
+    tty_baudrate: int = Field(115200, gt=0, description="serial speed of an slcan adapter")
+    bms_period_s: float = Field(
+        1.0,
+        ge=SMA_INHIBIT_TIME_S,
+        le=10.0,
+        description="period of the BMS frame set; SMA forbids faster than 0.2 s",
+    )
+
+
+class BatteryConfig(_Section):
+    """``[battery]``: what the bank is, and the hard limits nothing may exceed."""
+
+    chemistry: Literal["lifepo4", "nmc"] = "lifepo4"
+    cell_count: int = Field(16, ge=1, le=32)
+    capacity_ah: float = Field(280.0, gt=0, le=65534, allow_inf_nan=False)
+    max_charge_voltage_v: Volts = Field(
+        56.8, ge=41.0, le=63.0, description="hard ceiling for CVL (SMA range 41-63 V)"
+    )
+    min_discharge_voltage_v: Volts = Field(
+        44.8, ge=41.0, le=48.0, description="hard floor for DVL (SMA range 41-48 V)"
+    )
+    max_charge_current_a: float = Field(
+        140.0, ge=0.0, le=1200.0, allow_inf_nan=False, description="hard ceiling for CCL"
+    )
+    max_discharge_current_a: float = Field(
+        200.0, ge=0.0, le=1200.0, allow_inf_nan=False, description="hard ceiling for DCL"
+    )
+    manufacturer: str = Field(
+        "SMAVENUS",
+        min_length=1,
+        max_length=8,
+        pattern=r"^[\x20-\x7e]+$",
+        description="name shown on the SI (0x35E), up to 8 ASCII characters",
+    )
+    battery_type: int = Field(0, ge=0, le=0xFFFE, description="0x35F Bat-Type code")
+    bms_version: int = Field(0x0100, ge=0, le=0xFFFE, description="0x35F BMS version code")
+
+
+class GatewayConfig(_Section):
+    """``[gateway]``: how the can-gateway keeps the SI fed when commands are late or missing."""
+
+    command_max_age_s: float = Field(
+        10.0, gt=0, lt=SMA_BMS_TIMEOUT_S, description="a command older than this is stale"
+    )
+    stale_charge_ramp_a_per_s: float = Field(
+        10.0, gt=0, description="how fast the charge current falls to 0 A while commands are stale"
+    )
+    safe_discharge_current_a: float = Field(
+        50.0,
+        ge=0.0,
+        le=1200.0,
+        allow_inf_nan=False,
+        description="DCL sent before any command and while commands are stale",
+    )
+    fallback_soc_pct: float = Field(
+        50.0,
+        ge=1.0,
+        le=100.0,
+        description="SoC sent at cold start when neither the SI's echo nor a persisted value exist",
+    )
+    si_absent_after_s: float = Field(
+        5.0, gt=0, le=60, description="no SI status frame for this long = SI absent"
+    )
+    watchdog_stall_s: float = Field(
+        5.0,
+        gt=0,
+        lt=SMA_BMS_TIMEOUT_S / 2,
+        description="an event loop stalled this long is declared hung; the process exits",
+    )
+    reopen_backoff_max_s: float = Field(
+        10.0, gt=0, le=60, description="longest wait between bus re-opens"
+    )
+    reopen_backoff_initial_s: float = Field(
+        0.1, gt=0, le=60, description="first wait before re-opening a dead bus; doubles per failure"
+    )
+    bus_off_reopen_after_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="a controller still bus-off after this long is re-opened (socketcan)",
+    )
+    snapshot_gap_s: float = Field(
+        0.05,
+        ge=0.005,
+        le=0.5,
+        description="an SI cycle missing a frame is published this long after its last frame "
+        "(or twice the SI's own frame spacing, if wider)",
+    )
+    health_period_s: float = Field(
+        1.0, ge=0.1, le=60, description="how often the Health signal is emitted"
+    )
+    enable_remote_on_off: bool = Field(
+        False, description="allow the undocumented 0x35C on/off command"
+    )
+    enable_quick_stop: bool = Field(False, description="allow the 0x00F quick-stop command")
+
+
+class VebusConfig(_Section):
+    """``[vebus]``: how the SI appears to Venus OS as com.victronenergy.vebus.<suffix>."""
+
+    service_suffix: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_]+$", description="default: derived from the CAN channel"
+    )
+    device_instance: int = Field(276, ge=0, le=999, description="VRM instance to request")
+    product_name: str = Field("SMA Sunny Island", min_length=1)
+    snapshot_max_age_s: float = Field(5.0, gt=0, le=60)
+    allow_mode_control: bool = Field(
+        False, description="let /Mode On/Off drive the SI (needs 0x35C)"
+    )
+    generator_as_ac_in_2: bool = Field(
+        False,
+        description="AC2 serves grid and generator: show the generator (0x307 GnRn) as AC in 2",
+    )
+    grid_lost_alarm: bool = Field(
+        True, description="raise /Alarms/GridLost when AC2 is lost (once the SI has had one)"
+    )
+    ac_in_current_limit_a: float | None = Field(
+        None,
+        ge=0.0,
+        le=1000.0,
+        allow_inf_nan=False,
+        description="the AC2 current limit set on the SI, for display (the SI does not report it)",
+    )
+    state_save_interval_s: float = Field(
+        8.0, ge=1.0, le=10.0, description="energy counters are saved this often (crash loss)"
+    )
+
+
+class LoggingConfig(_Section):
+    """``[logging]``."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "plain", "json"] = Field(
+        "auto", description="auto: console on a terminal, plain (one line, no time) otherwise"
+    )
+
+
+class PathsConfig(_Section):
+    """``[paths]``: where state survives a restart (persisted command, energy counters)."""
+
+    state_dir: Path = Path("/var/lib/smavenus")

@@ -1,0 +1,54 @@
+"""Opening the bus from ``[can]``: socketcan with kernel filters, slcan, or the virtual bus.
+
+``socketcan``
+    Kernel filters for the SI's status IDs (foreign traffic such as master/slave sync never
+    reaches Python); error frames on, to see bus-off. The BMS set is sent by the kernel's
+    broadcast manager (:class:`~smavenus.io.can.senders.BcmSender`).
+``slcan``
+    :class:`~smavenus.io.can.slcan.ChunkedSlcanBus`.
+``virtual``
+    :class:`~smavenus.io.can.virtual.CountingVirtualBus`, for tests and the benchmark:
+    filters and counts like slcan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import can
+from smavenus.io.can.slcan import ChunkedSlcanBus
+from smavenus.io.can.virtual import CountingVirtualBus
+
+
+@dataclass(frozen=True, slots=True)
+class BusSpec:
+    """What to open, from ``[can]``, plus the IDs the gateway listens to."""
+
+    interface: Literal["socketcan", "slcan", "virtual"]
+    channel: str
+    bitrate: int
+    tty_baudrate: int
+    accept_ids: frozenset[int]
+
+
+def open_bus(spec: BusSpec) -> can.BusABC:
+    """Open the bus. Blocking (serial open, adapter commands): call it off the loop."""
+    if spec.interface == "socketcan":
+        filters: list[Any] = [
+            {"can_id": can_id, "can_mask": 0x7FF, "extended": False}
+            for can_id in sorted(spec.accept_ids)
+        ]
+        # Error frames stay on (the default): they are how bus-off and restarts are seen.
+        return can.Bus(interface="socketcan", channel=spec.channel, can_filters=filters)
+    if spec.interface == "slcan":
+        return ChunkedSlcanBus(
+            spec.channel,
+            accept_ids=spec.accept_ids,
+            tty_baudrate=spec.tty_baudrate,
+            bitrate=spec.bitrate,
+        )
+    return CountingVirtualBus(spec.channel, accept_ids=spec.accept_ids)
+
+
+# -- slcan ----------------------------------------------------------------------------------

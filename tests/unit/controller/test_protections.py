@@ -1,0 +1,254 @@
+"""Every protection rule: warning first, alarm only past its alarm threshold for
+``alarm_delay_s``, hysteresis on the way back, and what it does to the limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from smavenus.controller.protections import RULES
+from tests.unit.controller.rig import Rig, config
+
+BASE: dict[str, Any] = {
+    "voltage_v": 53.0,
+    "current_a": 0.0,
+    "temperature_c": 20.0,
+    "soc_pct": 50.0,
+    "min_cell_v": 3.30,
+    "max_cell_v": 3.32,
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    rule: str
+    condition: str
+    warn: dict[str, Any]  #: trips the warning
+    still: dict[str, Any]  #: back, but within the hysteresis: still a warning
+    clear: dict[str, Any]  #: back by more than the hysteresis
+    alarm: dict[str, Any] | None = None  #: past the alarm threshold (None: never alarms)
+    si: dict[str, Any] | None = None  #: what the SI reports (default: the same as the monitor)
+    warn_after_s: float = 0.0  #: how long the quantity must stay past the warning threshold
+
+
+ROWS = [
+    Row("pack_high_voltage", "high_voltage",
+        {"voltage_v": 56.8}, {"voltage_v": 56.5}, {"voltage_v": 56.3}, {"voltage_v": 57.2}),
+    Row("cell_high_voltage", "high_voltage",
+        {"max_cell_v": 3.65}, {"max_cell_v": 3.61}, {"max_cell_v": 3.59}, {"max_cell_v": 3.75}),
+    Row("pack_low_voltage", "low_voltage",
+        {"voltage_v": 48.0}, {"voltage_v": 48.3}, {"voltage_v": 48.5}, None),
+    Row("cell_low_voltage", "low_voltage",
+        {"min_cell_v": 2.90}, {"min_cell_v": 2.94}, {"min_cell_v": 2.96}, {"min_cell_v": 2.50}),
+    Row("cell_imbalance", "cell_imbalance",
+        {"max_cell_v": 3.40}, {"max_cell_v": 3.38}, {"max_cell_v": 3.37}, None),
+    Row("charge_low_temperature", "low_temperature_charge",
+        {"temperature_c": 5.0}, {"temperature_c": 6.9}, {"temperature_c": 7.1}, None),
+    Row("charge_high_temperature", "high_temperature_charge",
+        {"temperature_c": 45.0}, {"temperature_c": 43.1}, {"temperature_c": 42.9}, None),
+    Row("low_temperature", "low_temperature",
+        {"temperature_c": -15.0}, {"temperature_c": -13.1}, {"temperature_c": -12.9},
+        {"temperature_c": -20.0}),
+    Row("high_temperature", "high_temperature",
+        {"temperature_c": 55.0}, {"temperature_c": 53.1}, {"temperature_c": 52.9},
+        {"temperature_c": 60.0}),
+    Row("high_charge_current", "high_charge_current",
+        {"current_a": 155.0}, {"current_a": 148.0}, {"current_a": 146.0}, None),
+    Row("high_discharge_current", "high_current",
+        {"current_a": -221.0}, {"current_a": -211.0}, {"current_a": -209.0}, None),
+    Row("voltage_mismatch", "general",
+        {"voltage_v": 54.0}, {"voltage_v": 53.8}, {"voltage_v": 53.7}, None,
+        si={"voltage_v": 53.0}, warn_after_s=10.0),
+]  # fmt: skip
+
+
+def rig_at_rest(si: dict[str, Any] | None = None) -> Rig:
+    rig = Rig(config())
+    rig.set(**BASE)
+    if si is not None:
+        assert rig.si_values is not None
+        rig.si_values.update(si)
+    rig.run(20)
+    assert rig.last.warnings == frozenset() and rig.last.alarms == frozenset()
+    return rig
+
+
+def set_monitor(rig: Rig, values: dict[str, Any], pin_si: dict[str, Any] | None) -> None:
+    rig.set(**values)
+    if pin_si is not None:
+        assert rig.si_values is not None
+        rig.si_values.update(pin_si)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.rule for row in ROWS])
+def test_warning_alarm_and_hysteresis(row: Row) -> None:
+    rig = rig_at_rest(row.si)
+    set_monitor(rig, row.warn, row.si)
+    if row.warn_after_s:
+        rig.run(row.warn_after_s)
+        assert row.condition not in rig.last.warnings
+    rig.run(1)
+    assert row.condition in rig.last.warnings
+    assert rig.last.alarms == frozenset()
+    active = {p.name: p for p in rig.controller.status(rig.last, 0, rig.t, 0.0).protections}
+    assert active[row.rule].level == "warning"
+    if row.alarm is not None:
+        set_monitor(rig, row.alarm, row.si)
+        rig.run(10)  # seen first one period after being set: 9 s past the threshold
+        assert rig.last.alarms == frozenset()
+        assert row.condition in rig.last.warnings
+        rig.run(1)
+        assert row.condition in rig.last.alarms
+        set_monitor(rig, row.still, row.si)  # back by the alarm's hysteresis: warning again
+        rig.run(1)
+        assert row.condition not in rig.last.alarms
+    set_monitor(rig, row.still, row.si)
+    rig.run(5)
+    assert row.condition in rig.last.warnings, "cleared inside the hysteresis"
+    set_monitor(rig, row.clear, row.si)
+    rig.run(1)
+    assert row.condition not in rig.last.warnings
+    changes = [e for e in rig.events("protection_changed") if e["rule"] == row.rule]
+    expected = 4 if row.alarm is not None else 2  # ok→warning(→alarm→warning)→ok, once each
+    assert len(changes) == expected
+
+
+def test_every_threshold_rule_has_a_row() -> None:
+    inputs = {"battery_monitor_stale", "no_measurements", "temperature_unknown"}
+    assert {rule.name for rule in RULES} - inputs == {row.rule for row in ROWS}
+
+
+@pytest.mark.parametrize(
+    ("values", "rule"),
+    [
+        ({"voltage_v": 56.8}, "pack_high_voltage"),
+        ({"max_cell_v": 3.66}, "cell_high_voltage"),
+        ({"temperature_c": 4.0}, "charge_low_temperature"),
+    ],
+)
+def test_blocking_rules_step_the_charge_current_through_1a_to_0(
+    values: dict[str, Any], rule: str
+) -> None:
+    rig = rig_at_rest()
+    rig.run(30)
+    assert rig.ccl == 140.0
+    rig.set(**values)
+    ccl = [rig.run(1).limits.charge_current_a for _ in range(4)]
+    assert [c.value for c in ccl] == [1.0, 1.0, 0.0, 0.0]
+    assert ccl[-1].reason == rule
+    # and the charge voltage is held just above the battery: nothing to charge toward
+    assert rig.cvl == pytest.approx(
+        min(rig.cfg.controller.absorption_voltage_v, values.get("voltage_v", 53.0) + 0.1)
+    )
+
+
+def test_under_voltage_limits_discharge_current_and_never_alarms() -> None:
+    rig = rig_at_rest()
+    rig.set(voltage_v=46.0)
+    rig.run(600)
+    assert rig.dcl == rig.cfg.controller.low_voltage_discharge_current_a
+    assert rig.last.limits.discharge_current_a.reason == "pack_low_voltage"
+    assert rig.last.alarms == frozenset()
+    assert "low_voltage" in rig.last.warnings
+
+
+@pytest.mark.parametrize(
+    ("temperature_c", "expected_a"),
+    [(44.0, 140.0), (50.0, 70.0), (54.0, 14.0), (55.0, 0.0), (58.0, 0.0)],
+)
+def test_charge_current_is_derated_above_the_derate_temperature(
+    temperature_c: float, expected_a: float
+) -> None:
+    rig = rig_at_rest()
+    rig.set(temperature_c=temperature_c)
+    rig.run(60)
+    assert rig.ccl == pytest.approx(expected_a, abs=0.01)
+
+
+def test_a_stale_monitor_degrades_to_the_si_and_keeps_commanding() -> None:
+    rig = rig_at_rest()
+    rig.run(60)
+    assert rig.ccl == 140.0
+    rig.monitor_alive = False  # still on the bus, no more updates (frozen)
+    rig.run(10)
+    assert rig.last.measurements.source == "battery_monitor"  # 10 s old: still fresh
+    rig.run(1)
+    d = rig.last
+    assert d.measurements.source == "si"
+    assert "general" in d.warnings and d.alarms == frozenset()
+    assert d.limits.charge_current_a.value <= rig.cfg.controller.degraded_charge_current_a
+    assert d.limits.charge_current_a.reason == "degraded: battery_monitor_stale"
+    assert d.limits.charge_voltage_v.value == rig.cfg.controller.float_voltage_v
+    rig.monitor_alive = True
+    rig.run(1)
+    assert rig.last.measurements.source == "battery_monitor"
+    assert rig.last.warnings == frozenset()
+    assert [e["new"] for e in rig.events("measurement_source_changed")] == [
+        "battery_monitor", "si", "battery_monitor",
+    ]  # fmt: skip
+
+
+def test_a_monitor_that_disagrees_with_the_si_is_not_trusted() -> None:
+    """A monitor that stays on the bus with frozen numbers looks exactly like this."""
+    rig = rig_at_rest()
+    assert rig.si_values is not None
+    rig.si_values["voltage_v"] = 55.0  # the SI sees the battery rise; the monitor does not
+    rig.run(11)  # past voltage_mismatch_v for alarm_delay_s: the warning
+    assert "general" in rig.last.warnings
+    rig.run(1)  # from the next cycle on, the SI's measurements
+    d = rig.last
+    assert d.measurements.source == "si" and d.measurements.voltage_v == 55.0
+    assert "general" in d.warnings
+    assert d.limits.charge_current_a.value <= rig.cfg.controller.degraded_charge_current_a
+    assert "degraded: voltage_mismatch" in d.limits.charge_voltage_v.reason
+    rig.si_values["voltage_v"] = 53.1  # they agree again
+    rig.run(2)
+    assert rig.last.measurements.source == "battery_monitor"
+    assert rig.last.warnings == frozenset()
+
+
+def test_nothing_to_measure_blocks_charging_but_keeps_sending() -> None:
+    rig = rig_at_rest()
+    rig.monitor_values = None
+    rig.si_values = None
+    rig.run(30)
+    d = rig.last
+    assert d.measurements.source == "none"
+    assert d.limits.charge_current_a.value == 0.0
+    assert "general" in d.warnings and d.alarms == frozenset()
+    assert d.soc_pct >= 1.0
+
+
+def test_without_any_temperature_there_is_no_charging_from_the_first_cycle() -> None:
+    rig = Rig(config())
+    rig.set(**{**BASE, "temperature_c": None})
+    assert rig.si_values is not None
+    rig.si_values["temperature_c"] = None
+    rig.run(0)
+    assert rig.ccl == 0.0 and "general" not in rig.last.warnings  # start-up grace: no warning
+    rig.run(30)
+    assert "general" in rig.last.warnings
+    assert rig.ccl == 0.0
+    assert rig.last.limits.charge_current_a.reason == "temperature_unknown"
+
+
+def test_the_si_temperature_stands_in_for_a_monitor_without_sensor() -> None:
+    rig = Rig(config())
+    rig.set(**{**BASE, "temperature_c": None})
+    assert rig.si_values is not None
+    rig.si_values["temperature_c"] = 2.0
+    rig.run(5)
+    assert "low_temperature_charge" in rig.last.warnings
+    assert rig.ccl == 0.0
+
+
+def test_monitor_grace_at_start_no_warning_while_it_is_being_found() -> None:
+    rig = Rig(config())
+    rig.monitor_values = None
+    rig.run(9)
+    assert "general" not in rig.last.warnings
+    assert rig.last.measurements.source == "si"
+    rig.run(1)
+    assert "general" in rig.last.warnings

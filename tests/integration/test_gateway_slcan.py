@@ -225,7 +225,7 @@ async def test_stale_commands_ramp_the_charge_current_to_zero_while_frames_keep_
         tmp_path,
         si,
         can={"bms_period_s": 0.2},
-        bms={"period_s": 0.5},
+        controller={"period_s": 0.5},
         gateway={"command_max_age_s": 1.0, "stale_charge_ramp_a_per_s": 40.0},
     )
     controller = await Controller.connect()

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 
 from smavenus.config.controller import ControllerConfig, controller_cross_field_problems
+from smavenus.config.envelope import battery_problems, envelope_problems
 from smavenus.config.legacy import migrate_legacy_keys
 from smavenus.config.sections import (
     BatteryConfig,
@@ -100,6 +101,8 @@ def cross_field_problems(cfg: AppConfig) -> list[str]:
         f"controller.period_s ({ctl.period_s} s), or every late command would count as stale",
     )
     problems.extend(controller_cross_field_problems(bat, ctl))
+    problems.extend(battery_problems(bat))
+    problems.extend(envelope_problems(bat, ctl))
     need(
         gw.reopen_backoff_initial_s <= gw.reopen_backoff_max_s,
         f"gateway.reopen_backoff_initial_s: {gw.reopen_backoff_initial_s} s must not exceed "

@@ -104,6 +104,37 @@ class ControllerConfig(_Section):
         description="a condition past its alarm threshold this long raises the alarm "
         "(SMA: the SI needs up to 10 s to follow a lower charge current)",
     )
+    alarm_min_hold_s: float = Field(
+        30.0,
+        ge=5.0,
+        le=3600.0,
+        description="an SMA alarm, once raised, is held at least this long (it puts the SI "
+        "in standby: it must never flicker)",
+    )
+    mismatch_clear_s: float = Field(
+        60.0,
+        ge=0.0,
+        le=3600.0,
+        description="a latched sensor disagreement clears only after the sources agree this long",
+    )
+    frozen_after_s: float = Field(
+        120.0,
+        ge=10.0,
+        le=3600.0,
+        description="a source whose voltage has not changed this long while another moved "
+        "is frozen: treated as stale",
+    )
+    single_source_alarm: bool = Field(
+        True,
+        description="one fresh source past an alarm threshold raises the SMA alarm even if "
+        "another disagrees (false: warnings and blocked charging only)",
+    )
+    empty_hold_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=600.0,
+        description="the battery must look truly empty this long before 0 % SoC is sent",
+    )
     # -- temperature protection -------------------------------------------------------------
     charge_min_temperature_c: Celsius = Field(5.0, description="no charging below")
     charge_derate_temperature_c: Celsius = Field(45.0, description="charge current derated above")
@@ -132,6 +163,35 @@ class ControllerConfig(_Section):
     grid_window1_end: TimeOfDay = Field("00:00", description="equal start and end: no window")
     grid_window2_start: TimeOfDay = "00:00"
     grid_window2_end: TimeOfDay = "00:00"
+    # -- the battery's own BMS and Venus's DVCC (docs/controller.md, "Sources") -------------
+    charge_control: Literal["own", "follow_bms", "auto"] = Field(
+        "own",
+        description="own: our charge stages, the BMS's and DVCC's limits as ceilings; "
+        "follow_bms: charge to the BMS's voltage; auto: follow_bms while a BMS is fresh",
+    )
+    bms_lost_grace_s: float = Field(
+        10.0, ge=0.0, le=600.0, description="a BMS silent this long is lost (warning)"
+    )
+    bms_lost_timeout_s: float = Field(
+        300.0,
+        ge=0.0,
+        le=3600.0,
+        description="after losing the BMS, reduced charging stops after this (no charging)",
+    )
+    bms_lost_cell_min_v: CellVolts = Field(
+        3.225, description="reduced charging without the BMS only while every cell was above"
+    )
+    bms_lost_cell_max_v: CellVolts = Field(
+        3.375, description="... and below this (a safe window: far from both ends)"
+    )
+    block_discharge_on_bms_lost: bool = Field(
+        False, description="discharge current 0 while the BMS is lost"
+    )
+    stop_inverting_on_zero_dcl: bool | None = Field(
+        None,
+        description="the BMS forbids discharging and the SI, off grid, still discharges: raise "
+        "an SMA alarm so it stops (default: yes in follow_bms/auto, no in own)",
+    )
     # -- plumbing (TOML only) ---------------------------------------------------------------
     period_s: float = Field(
         1.0, ge=SMA_INHIBIT_TIME_S, le=10.0, description="how often a command is sent"
@@ -143,6 +203,18 @@ class ControllerConfig(_Section):
         None,
         description="a com.victronenergy.battery.* service to use; default: the one "
         "systemcalc selected (/ActiveBatteryService)",
+    )
+    bms_service: str | None = Field(
+        None,
+        pattern=r"^com\.victronenergy\.battery\.[A-Za-z0-9_.]+$",
+        description="the battery BMS to follow (com.victronenergy.battery.*); default: the one "
+        "systemcalc selected (/ActiveBmsService)",
+    )
+    bol_max_age_s: float = Field(
+        10.0,
+        ge=4.0,
+        le=300.0,
+        description="a DVCC limit written longer ago than this is stale (DVCC writes every 3 s)",
     )
 
 
@@ -186,6 +258,7 @@ def controller_cross_field_problems(bat: BatteryConfig, ctl: ControllerConfig) -
         "°C",
     )
     problems += _chain("controller", ctl, ("low_voltage_v", "rebulk_voltage_v"), "V")
+    problems += _chain("controller", ctl, ("bms_lost_cell_min_v", "bms_lost_cell_max_v"), "V")
     if not bat.min_discharge_voltage_v < ctl.low_voltage_v:
         problems.append(
             f"controller.low_voltage_v: {ctl.low_voltage_v} V must be above "

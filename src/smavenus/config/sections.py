@@ -75,6 +75,48 @@ class BatteryConfig(_Section):
     )
     battery_type: int = Field(0, ge=0, le=0xFFFE, description="0x35F Bat-Type code")
     bms_version: int = Field(0x0100, ge=0, le=0xFFFE, description="0x35F BMS version code")
+    cable_resistance_ohm: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.1,
+        allow_inf_nan=False,
+        description="resistance between the SI's terminals and the battery, both ways: the SI's "
+        "voltage is corrected by it for the protections (0: uncorrected, the cautious side)",
+    )
+    # -- the protection envelope: live settings (GUI, MQTT) may move a threshold only inside
+    # these, never beyond; see smavenus.config.envelope. None: the chemistry's own bound.
+    cell_max_v: float | None = Field(
+        None,
+        ge=2.0,
+        le=4.5,
+        allow_inf_nan=False,
+        description="no cell threshold above this (default LiFePO4 3.80 V, NMC 4.25 V)",
+    )
+    cell_min_v: float | None = Field(
+        None,
+        ge=1.5,
+        le=3.5,
+        allow_inf_nan=False,
+        description="no cell threshold below this (default LiFePO4 2.50 V, NMC 2.75 V)",
+    )
+    temperature_max_c: float = Field(
+        60.0, ge=-40.0, le=100.0, allow_inf_nan=False, description="no temperature limit above"
+    )
+    temperature_min_c: float = Field(
+        -20.0, ge=-40.0, le=100.0, allow_inf_nan=False, description="no temperature limit below"
+    )
+    charge_temperature_max_c: float = Field(
+        55.0, ge=-40.0, le=100.0, allow_inf_nan=False, description="no charging limit above"
+    )
+    charge_temperature_min_c: float = Field(
+        0.0, ge=-40.0, le=100.0, allow_inf_nan=False, description="no charging limit below"
+    )
+    alarm_delay_max_s: float = Field(
+        30.0, ge=0.0, le=300.0, description="controller.alarm_delay_s may not exceed this"
+    )
+    voltage_mismatch_max_v: float = Field(
+        2.0, gt=0.0, le=10.0, description="controller.voltage_mismatch_v may not exceed this"
+    )
 
 
 class GatewayConfig(_Section):

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smavenus.config import AppConfig
-from smavenus.controller.inputs import Measurements
+from smavenus.controller.sources import Measurements
 from smavenus.events import LogEvent
 
 #: bulk → absorption once the error is this small (per cell: 0.08 V for 16 cells).

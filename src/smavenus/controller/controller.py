@@ -1,23 +1,25 @@
 """The bms-controller's core: inputs in, one decision per cycle out. No I/O, no clock.
 
-Shape (aioquic's timer idiom): the edge feeds inputs as they arrive
-(:meth:`ChargeController.update_monitor`, :meth:`~ChargeController.update_snapshot`,
-:meth:`~ChargeController.apply_settings`), calls :meth:`~ChargeController.step` with the time at
-every deadline, sends the :class:`~smavenus.ipc.messages.BmsCommand` and
-:class:`~smavenus.ipc.messages.ControllerStatus` built from the :class:`Decision`, logs the
-decision's events, and re-arms one timer at :meth:`~ChargeController.next_deadline`.
+Shape (aioquic's timer idiom): the edge feeds inputs as they arrive (``update_*``), calls
+:meth:`ChargeController.step` with the time at every deadline, sends the
+:class:`~smavenus.ipc.messages.BmsCommand` and
+:class:`~smavenus.ipc.messages.ControllerStatus` built from the :class:`Decision`
+(:mod:`smavenus.controller.report`), logs the decision's events, and re-arms one timer at
+:meth:`~ChargeController.next_deadline`.
 
 One cycle, in order:
 
-1. pick the measurements (:mod:`smavenus.controller.inputs`): the monitor's, else the SI's;
-2. evaluate the protections (:mod:`smavenus.controller.protections`);
-3. step the charge state machine (:mod:`smavenus.controller.charger`);
-4. regulate the charge current (PI), cap it by the bulk current, temperature derating,
-   degraded mode and protections, and pick the other limits;
-5. shape the limits: tighten at once, relax slowly, 1 A before 0 A, hard limits
-   (:mod:`smavenus.controller.limits`);
-6. the SoC to report: estimate, grid assist, floor (:mod:`smavenus.controller.soc`,
-   :mod:`smavenus.controller.grid`).
+1. which sources are alive (:mod:`smavenus.controller.sources`): the primary measurements
+   for regulation, and the worst fresh reading of each quantity for protection;
+2. whether two live sources disagree (:mod:`smavenus.controller.disagreement`);
+3. what the battery BMS and DVCC allow (:mod:`smavenus.controller.battery_limits`) and
+   whether the BMS is lost (:mod:`smavenus.controller.bms_presence`);
+4. the protections (:mod:`smavenus.controller.protections`);
+5. the charge state machine (``own``) or the BMS's voltage (``follow_bms``);
+6. the limits: the regulated charge current under every ceiling, the other limits, then
+   shaped (tighten at once, relax slowly, 1 A before 0 A, hard limits,
+   :mod:`smavenus.controller.limits`);
+7. the SoC to report (:mod:`smavenus.controller.soc`, :mod:`smavenus.controller.grid`).
 """
 
 from __future__ import annotations
@@ -25,38 +27,54 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from smavenus.config import AppConfig
 from smavenus.controller import limits as lim
+from smavenus.controller import report
+from smavenus.controller.battery_limits import (
+    BatteryWord,
+    LimitJudge,
+    OtherChargers,
+    Said,
+    usable_bms,
+)
+from smavenus.controller.bms_presence import BmsPresence
 from smavenus.controller.charger import (
     ChargeContext,
     ChargeState,
     ChargeStateMachine,
-    PiRegulator,
     pack_target_v,
     regulation_error_v,
 )
+from smavenus.controller.disagreement import Disagreement
 from smavenus.controller.grid import GridAssist
-from smavenus.controller.inputs import Measurements, MonitorSample, SiSample, is_fresh, select
-from smavenus.controller.protections import (
-    Context,
-    Effect,
-    Level,
-    Protections,
-    Verdict,
-    charge_temperature_factor,
+from smavenus.controller.inputs import (
+    BmsSample,
+    DvccWrites,
+    MonitorSample,
+    SiSample,
+    SystemSample,
+    UserDvccLimits,
+    sanitized,
 )
+from smavenus.controller.planning import Cycle, LimitPlanner
+from smavenus.controller.protections import Protections, Verdict
+from smavenus.controller.rules import BmsView, Context, Effect
 from smavenus.controller.settings import Outcome, apply
-from smavenus.controller.soc import SOC_FLOOR_PCT, SocEstimator, truly_empty
+from smavenus.controller.soc import SOC_FLOOR_PCT, SocEstimator
+from smavenus.controller.sources import (
+    Measurements,
+    Readings,
+    SourceTracker,
+    regulation_measurements,
+    worst_readings,
+)
 from smavenus.events import LogEvent
 from smavenus.ipc.messages import (
     BmsCommand,
     ConditionName,
-    ControllerLimits,
     ControllerStatus,
-    InputState,
-    Limit,
     SettingsSource,
     SiSnapshot,
 )
@@ -67,6 +85,10 @@ from smavenus.ipc.messages import (
 BLOCK_CVL_MARGIN_V = 0.1
 #: The longest interval one step integrates (a stalled loop must not act on an hour at once).
 MAX_STEP_S = 10.0
+#: Off grid, the SI "still discharges" above this (R13).
+DISCHARGING_A = 2.0
+
+Mode = Literal["own", "follow_bms", "bms_lost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +99,14 @@ class Decision:
     limits: lim.Limits
     soc_pct: float
     soc_reason: str
+    battery_empty: bool
     measurements: Measurements
+    readings: Readings
     verdict: Verdict
     charge_state: ChargeState
+    mode: Mode
+    word: BatteryWord
+    bms_lost: bool
     grid_requested: bool
     grid_reason: str
     events: tuple[LogEvent, ...] = ()
@@ -105,29 +132,51 @@ class ChargeController:
     battery_service: str | None = None
     monitor: MonitorSample | None = None
     si: SiSample | None = None
+    bms: BmsSample | None = None
+    system: SystemSample | None = None
+    dvcc: DvccWrites = field(default_factory=DvccWrites)
+    user_dvcc: UserDvccLimits = field(default_factory=UserDvccLimits)
     charger: ChargeStateMachine = field(init=False)
-    regulator: PiRegulator = field(default_factory=PiRegulator)
+    planner: LimitPlanner = field(default_factory=LimitPlanner)
     protections: Protections = field(default_factory=Protections)
     shaper: lim.LimitShaper = field(default_factory=lim.LimitShaper)
     soc: SocEstimator = field(default_factory=SocEstimator)
     grid: GridAssist = field(default_factory=GridAssist)
+    sources: SourceTracker = field(default_factory=SourceTracker)
+    disagreement: Disagreement = field(default_factory=Disagreement)
+    presence: BmsPresence = field(default_factory=BmsPresence)
+    judge: LimitJudge = field(default_factory=LimitJudge)
+    other_chargers: OtherChargers = field(default_factory=OtherChargers)
     last: Decision | None = None
     _last_step: float | None = None
     _source: str | None = None
+    _mode: Mode | None = None
     _wanted_reasons: dict[str, str] = field(default_factory=dict)
-    _regulating: bool = False
     _pending: list[LogEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.charger = ChargeStateMachine(ChargeState.BULK, self.started_at)
 
-    # -- inputs --------------------------------------------------------------------------------
+    # -- inputs (every one sanitised: a NaN is "missing", never a number) --------------------
 
     def update_monitor(self, sample: MonitorSample | None) -> None:
         """The monitor's latest values; ``None`` when it vanished (stale at once)."""
-        self.monitor = sample
+        self.monitor = None if sample is None else sanitized(sample)
         if sample is not None:
             self.battery_service = sample.service
+
+    def update_bms(self, sample: BmsSample | None) -> None:
+        """The battery BMS's latest values; ``None`` when it vanished."""
+        self.bms = None if sample is None else sanitized(sample)
+
+    def update_system(self, sample: SystemSample | None) -> None:
+        self.system = sample
+
+    def update_dvcc(self, writes: DvccWrites) -> None:
+        self.dvcc = writes
+
+    def update_user_dvcc(self, limits: UserDvccLimits) -> None:
+        self.user_dvcc = sanitized(limits)
 
     def update_snapshot(self, snapshot: SiSnapshot) -> None:
         sample = SiSample.from_snapshot(snapshot)
@@ -152,10 +201,90 @@ class ChargeController:
         dt_s = 0.0 if self._last_step is None else min(max(now - self._last_step, 0.0), MAX_STEP_S)
         self._last_step = now
 
-        distrust = self.protections.states["voltage_mismatch"].level > Level.OK
-        m = select(
-            self.monitor, self.si, now, cfg.controller.input_max_age_s, distrust_monitor=distrust
+        live = self.sources.live(
+            cfg, now, monitor=self.monitor, bms=self.bms, si=self.si, events=events
         )
+        m = regulation_measurements(live)
+        r = worst_readings(live, cfg)
+        self._note_source(m, events)
+        disagree = self.disagreement.update(r.voltages, now, cfg, events)
+        bms = usable_bms(live.bms, now, cfg)
+        expected = cfg.controller.charge_control == "follow_bms"
+        self.presence.update(bms, now, self.started_at, expected, events)
+        battery_a = m.current_a if m.source in ("battery_monitor", "bms") else None
+        others = self.other_chargers.update(battery_a, m.si_current_a, now)
+        said = Said(bms, self.dvcc, self.system, self.user_dvcc, others)
+        word = self.judge.judge(said, now, cfg, events)
+        mode = self._resolve_mode(word, events)
+        bms_lost = self.presence.lost(now, cfg)
+        ctx = self._context(m, r, word, disagree=disagree, lost=bms_lost, now=now)
+        verdict = self.protections.evaluate(ctx, now, events)
+        degraded = m.source != "battery_monitor" or Effect.DEGRADED in verdict.effects
+
+        if mode == "own":
+            self._step_charger(m, now, now_unix, events)
+        lost_caps = self.presence.caps(now, cfg, _cells(r)) if mode == "bms_lost" else None
+        wanted = self.planner.plan(
+            Cycle(cfg, m, r, verdict, word, mode, lost_caps, degraded, dt_s, self.charger.state,
+                  self.shaper.sent)
+        )  # fmt: skip
+        self._note_reasons(wanted, events)
+        shaped = self.shaper.shape(wanted, now, dt_s, cfg)
+        if mode != "own":  # Victron's convention for a BMS-controlled charger: never float
+            state = ChargeState.ABSORPTION if self.planner.regulating else ChargeState.BULK
+            if state is not self.charger.state:
+                self.charger.state, self.charger.since, self.charger.reason = state, now, mode
+        soc_pct, soc_reason, empty = self._soc(m, word, now, now_unix, events)
+        decision = Decision(
+            now=now, limits=shaped, soc_pct=soc_pct, soc_reason=soc_reason, battery_empty=empty,
+            measurements=m, readings=r, verdict=verdict, charge_state=self.charger.state,
+            mode=mode, word=word, bms_lost=bms_lost, grid_requested=self.grid.requested,
+            grid_reason=self.grid.reason, events=tuple(events),
+        )  # fmt: skip
+        self.last = decision
+        return decision
+
+    def _context(
+        self, m: Measurements, r: Readings, word: BatteryWord, *, disagree: bool, lost: bool,
+        now: float,
+    ) -> Context:  # fmt: skip
+        cfg = self.cfg
+        bms = usable_bms(self.bms, now, cfg)
+        si = m.si_current_a
+        off_grid = self.si is not None and self.si.grid_connected is False
+        pending = disagree or self.disagreement.pending_since is not None
+        return Context(
+            r=r, m=m, cfg=cfg,
+            monitor_expected=now - self.started_at >= cfg.controller.input_max_age_s,
+            cells_seen=self.sources.cells_seen,
+            disagreement=disagree,
+            frozen_sources=self.sources.frozen_sources,
+            bms=BmsView(
+                alarms={} if bms is None else dict(bms.alarms),
+                charge_blocked=word.charge_blocked,
+                discharge_blocked=word.discharge_blocked,
+                lost=lost,
+                dvl_above_sma_range=word.dvl_above_sma_range,
+            ),
+            inverting_off_grid=off_grid and si is not None and si < -DISCHARGING_A,
+            voltage_alarm_needs_agreement=not cfg.controller.single_source_alarm and pending,
+        )  # fmt: skip
+
+    def _resolve_mode(self, word: BatteryWord, events: list[LogEvent]) -> Mode:
+        control = self.cfg.controller.charge_control
+        mode: Mode = "own"
+        if control == "follow_bms" or (control == "auto" and self.presence.seen_service):
+            # A fresh BMS whose voltage we refuse is still followed: it blocks charging itself.
+            mode = "follow_bms" if word.bms_fresh else "bms_lost"
+        if mode != self._mode:
+            events.append(
+                LogEvent("charge_control_changed", "info" if mode != "bms_lost" else "warning",
+                         {"old": self._mode, "new": mode, "charge_control": control})
+            )  # fmt: skip
+            self._mode = mode
+        return mode
+
+    def _note_source(self, m: Measurements, events: list[LogEvent]) -> None:
         if m.source != self._source:
             events.append(
                 LogEvent(
@@ -165,45 +294,17 @@ class ChargeController:
                 )
             )
             self._source = m.source
-        monitor_expected = now - self.started_at >= cfg.controller.input_max_age_s
-        verdict = self.protections.evaluate(Context(m, cfg, monitor_expected), now, events)
-        degraded = m.source != "battery_monitor" or Effect.DEGRADED in verdict.effects
 
-        self._step_charger(m, now, now_unix, events)
-        wanted = self._wanted_limits(m, verdict, degraded, dt_s)
+    def _note_reasons(self, wanted: lim.Limits, events: list[LogEvent]) -> None:
         for name in lim.TIGHTER:
-            reason = getattr(wanted, name).reason
-            if self._wanted_reasons.get(name) != reason:
+            limit = getattr(wanted, name)
+            if self._wanted_reasons.get(name) != limit.reason:
                 events.append(
-                    LogEvent(
-                        "limit_reason_changed",
-                        "info",
-                        {
-                            "limit": name,
-                            "old": self._wanted_reasons.get(name),
-                            "new": reason,
-                            "value": round(getattr(wanted, name).value, 2),
-                        },
-                    )
-                )
-                self._wanted_reasons[name] = reason
-        shaped = self.shaper.shape(wanted, now, dt_s, cfg)
-
-        soc_pct, soc_reason = self._soc(m, now, now_unix, events)
-        decision = Decision(
-            now=now,
-            limits=shaped,
-            soc_pct=soc_pct,
-            soc_reason=soc_reason,
-            measurements=m,
-            verdict=verdict,
-            charge_state=self.charger.state,
-            grid_requested=self.grid.requested,
-            grid_reason=self.grid.reason,
-            events=tuple(events),
-        )
-        self.last = decision
-        return decision
+                    LogEvent("limit_reason_changed", "info",
+                             {"limit": name, "old": self._wanted_reasons.get(name),
+                              "new": limit.reason, "value": round(limit.value, 2)})
+                )  # fmt: skip
+                self._wanted_reasons[name] = limit.reason
 
     def _step_charger(
         self, m: Measurements, now: float, now_unix: float, events: list[LogEvent]
@@ -211,15 +312,11 @@ class ChargeController:
         cfg = self.cfg
         absorption_target = pack_target_v(ChargeState.ABSORPTION, cfg, degraded=False)
         ctx = ChargeContext(
-            now=now,
-            now_unix=now_unix,
-            cfg=cfg,
-            m=m,
+            now=now, now_unix=now_unix, cfg=cfg, m=m,
             error_to_absorption_v=regulation_error_v(m, absorption_target, cfg),
-            state_since=self.charger.since,
-            last_full_charge_unix=self.last_full_charge_unix,
-            regulating=self._regulating,
-        )
+            state_since=self.charger.since, last_full_charge_unix=self.last_full_charge_unix,
+            regulating=self.planner.regulating,
+        )  # fmt: skip
         old = self.charger.state
         fired = self.charger.step(ctx, events)
         if fired == "tail_current" and old is ChargeState.ABSORPTION:
@@ -228,215 +325,67 @@ class ChargeController:
             if cfg.controller.soc_reset_at_full:
                 offset = self.soc.reset_to_full(m.soc_pct)
                 events.append(
-                    LogEvent(
-                        "soc_reset_to_full",
-                        "info",
-                        {"monitor_soc_pct": m.soc_pct, "correction_pct": round(offset, 2)},
-                    )
-                )
-
-    def _wanted_limits(
-        self, m: Measurements, verdict: Verdict, degraded: bool, dt_s: float
-    ) -> lim.Limits:
-        cfg = self.cfg
-        bat, ctl = cfg.battery, cfg.controller
-        state = self.charger.state
-        target = pack_target_v(state, cfg, degraded)
-        degraded_cause = verdict.causes.get(Effect.DEGRADED, "waiting_for_battery_monitor")
-
-        charge_current = self._charge_current(m, verdict, degraded, dt_s, target)
-        self._regulating = charge_current.reason.endswith("_regulation")
-        cvl_reason = "float_voltage" if target == ctl.float_voltage_v else "absorption_voltage"
-        if degraded and state is not ChargeState.FLOAT:
-            cvl_reason = f"float_voltage, degraded: {degraded_cause}"
-        charge_voltage = lim.Limit(target, cvl_reason)
-        previous = None if self.shaper.sent is None else self.shaper.sent.charge_voltage_v.value
-        if m.voltage_v is not None and previous is not None and previous > target < m.voltage_v:
-            # The target fell below the battery (absorption → float): a charge voltage below
-            # the battery makes the SI discharge it to that voltage (SMA-TI §5.3). Follow the
-            # battery down instead, a margin above it (right at it, the SI's discharge current
-            # would pull the voltage down, and a follower would chase it); charging stops all
-            # the same, the regulator sends 0 A above the target.
-            followed = min(previous, m.voltage_v + BLOCK_CVL_MARGIN_V)
-            charge_voltage = lim.Limit(
-                max(followed, target), f"{cvl_reason}, following the battery down"
-            )
-        if Effect.BLOCK_CHARGE in verdict.effects and m.voltage_v is not None:
-            held = m.voltage_v + BLOCK_CVL_MARGIN_V
-            if held < target:
-                charge_voltage = lim.Limit(held, verdict.causes[Effect.BLOCK_CHARGE])
-
-        discharge_current = lim.Limit(bat.max_discharge_current_a, "max_discharge_current")
-        if Effect.LIMIT_DISCHARGE in verdict.effects:
-            discharge_current = lim.Limit(
-                min(bat.max_discharge_current_a, ctl.low_voltage_discharge_current_a),
-                verdict.causes[Effect.LIMIT_DISCHARGE],
-            )
-        discharge_voltage = lim.Limit(bat.min_discharge_voltage_v, "min_discharge_voltage")
-        return lim.Limits(charge_voltage, charge_current, discharge_current, discharge_voltage)
-
-    def _charge_current(
-        self, m: Measurements, verdict: Verdict, degraded: bool, dt_s: float, target: float
-    ) -> lim.Limit:
-        cfg = self.cfg
-        ctl = cfg.controller
-        degraded_cause = verdict.causes.get(Effect.DEGRADED, "waiting_for_battery_monitor")
-        # The ceiling: the tightest cap wins and names the reason.
-        caps: list[tuple[float, str]] = [(ctl.bulk_current_a, "bulk_current")]
-        if degraded:
-            caps.append((ctl.degraded_charge_current_a, f"degraded: {degraded_cause}"))
-        factor = charge_temperature_factor(m.temperature_c, cfg)
-        if factor < 1.0:
-            caps.append((ctl.bulk_current_a * factor, "charge_high_temperature"))
-        if Effect.BLOCK_CHARGE in verdict.effects:
-            caps.append((0.0, verdict.causes[Effect.BLOCK_CHARGE]))
-        if m.voltage_v is None:
-            caps.append((0.0, "no_measurements"))
-        if m.temperature_c is None:  # also before the start-up grace ends: never charge blind
-            caps.append((0.0, "temperature_unknown"))
-        max_a, cap_reason = min(caps, key=lambda cap: cap[0])
-
-        error = regulation_error_v(m, target, cfg)
-        if error is None or m.voltage_v is None:
-            self.regulator.reset(0.0)
-            return lim.Limit(0.0, cap_reason)
-        value = self.regulator.step(
-            error,
-            voltage_v=m.voltage_v,
-            dt_s=dt_s,
-            cfg=cfg,
-            max_a=max_a,
-            delivered_a=m.charger_current_a,
-        )
-        if value >= max_a - 1e-6:
-            return lim.Limit(value, cap_reason)
-        if error < target - m.voltage_v:
-            return lim.Limit(value, "cell_regulation")
-        return lim.Limit(value, f"{self.charger.state.value}_regulation")
+                    LogEvent("soc_reset_to_full", "info",
+                             {"monitor_soc_pct": m.soc_pct, "correction_pct": round(offset, 2)})
+                )  # fmt: skip
 
     def _soc(
-        self, m: Measurements, now: float, now_unix: float, events: list[LogEvent]
-    ) -> tuple[float, str]:
+        self, m: Measurements, word: BatteryWord, now: float, now_unix: float,
+        events: list[LogEvent],
+    ) -> tuple[float, str, bool]:  # fmt: skip
         cfg = self.cfg
         echo = self.si.soc_echo_pct if self.si is not None else None
         estimate = self.soc.update(m, now, cfg, echo)
         was_requested = self.grid.requested
         requested = self.grid.update(
-            cfg, now=now, now_unix=now_unix, tz=self.tz, soc_pct=estimate, voltage_v=m.voltage_v
-        )
+            cfg, now=now, now_unix=now_unix, tz=self.tz, soc_pct=estimate, voltage_v=m.voltage_v,
+            charge_request=word.charge_request,
+        )  # fmt: skip
         if requested != was_requested:
             events.append(
-                LogEvent(
-                    "grid_request_changed",
-                    "info",
-                    {
-                        "requested": requested,
-                        "reason": self.grid.reason,
-                        "soc_pct": round(estimate, 1),
-                        "voltage_v": m.voltage_v,
-                        "mode": cfg.controller.grid_assist_mode,
-                    },
-                )
-            )
+                LogEvent("grid_request_changed", "info",
+                         {"requested": requested, "reason": self.grid.reason,
+                          "soc_pct": round(estimate, 1), "voltage_v": m.voltage_v,
+                          "mode": cfg.controller.grid_assist_mode})
+            )  # fmt: skip
         soc, reason = estimate, self.soc.source
         if requested and soc > cfg.controller.grid_request_soc_pct:
             soc, reason = cfg.controller.grid_request_soc_pct, "grid_request"
-        if soc < SOC_FLOOR_PCT and not truly_empty(m, cfg):
+        empty = self.soc.empty(m, now, cfg)
+        if soc < SOC_FLOOR_PCT and not empty:
             soc, reason = SOC_FLOOR_PCT, "floor_not_empty"
-        return soc, reason
+        return soc, reason, empty
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def command(self, d: Decision, seq: int, sent_monotonic: float, sent_unix: float) -> BmsCommand:
+        return report.command(self, d, seq, sent_monotonic, sent_unix)
+
+    def status(
+        self, d: Decision, seq: int, sent_monotonic: float, sent_unix: float
+    ) -> ControllerStatus:
+        return report.status(self, d, seq, sent_monotonic, sent_unix)
 
     # -- time ----------------------------------------------------------------------------------
 
     def next_deadline(self) -> float:
         """When :meth:`step` must run next: the next period, or sooner if a timer falls due."""
+        cfg = self.cfg
         base = self.started_at if self._last_step is None else self._last_step
-        candidates = [base + self.cfg.controller.period_s]
-        for deadline in (
-            self.charger.next_deadline(self.cfg),
-            self.shaper.next_deadline(self.cfg),
-            self.grid.next_deadline(self.cfg),
+        candidates = [base + cfg.controller.period_s]
+        deadlines: list[float | None] = [
+            self.charger.next_deadline(cfg),
+            self.shaper.next_deadline(cfg),
+            self.grid.next_deadline(cfg),
+            self.disagreement.next_deadline(cfg),
             None if self.last is None else self.last.verdict.next_alarm_at,
-        ):
-            if deadline is not None and deadline > base:
-                candidates.append(deadline)
+            *self.presence.deadlines(cfg),
+        ]
+        candidates.extend(d for d in deadlines if d is not None and d > base)
         return min(candidates)
 
-    # -- outputs -------------------------------------------------------------------------------
 
-    def command(self, d: Decision, seq: int, sent_monotonic: float, sent_unix: float) -> BmsCommand:
-        limits = d.limits
-        m = d.measurements
-        return BmsCommand(
-            seq=seq,
-            sent_monotonic=sent_monotonic,
-            sent_unix=sent_unix,
-            charge_voltage_v=limits.charge_voltage_v.value,
-            charge_current_a=limits.charge_current_a.value,
-            discharge_current_a=limits.discharge_current_a.value,
-            discharge_voltage_v=limits.discharge_voltage_v.value,
-            soc_pct=d.soc_pct,
-            battery_voltage_v=m.voltage_v,
-            battery_current_a=m.current_a,
-            battery_temperature_c=m.temperature_c,
-            alarms=d.alarms,
-            warnings=d.warnings,
-            reasons={
-                **{name: getattr(limits, name).reason for name in lim.TIGHTER},
-                "soc_pct": d.soc_reason,
-            },
-        )
-
-    def status(
-        self, d: Decision, seq: int, sent_monotonic: float, sent_unix: float
-    ) -> ControllerStatus:
-        m = d.measurements
-        limits = d.limits
-        max_age = self.cfg.controller.input_max_age_s
-        monitor_at = None if self.monitor is None else self.monitor.updated_at
-        si_at = None if self.si is None else self.si.received_at
-        return ControllerStatus(
-            seq=seq,
-            sent_monotonic=sent_monotonic,
-            sent_unix=sent_unix,
-            charge_state=d.charge_state.value,
-            charge_state_since_monotonic=self.charger.since,
-            charge_state_reason=self.charger.reason,
-            limits=ControllerLimits(
-                **{
-                    name: Limit(
-                        value=getattr(limits, name).value, reason=getattr(limits, name).reason
-                    )
-                    for name in lim.TIGHTER
-                }
-            ),
-            soc_pct=d.soc_pct,
-            soc_reason=d.soc_reason,
-            battery_soc_pct=m.soc_pct,
-            measurement_source=m.source,
-            battery_voltage_v=m.voltage_v,
-            battery_current_a=m.current_a,
-            battery_temperature_c=m.temperature_c,
-            min_cell_voltage_v=m.min_cell_v,
-            max_cell_voltage_v=m.max_cell_v,
-            alarms=d.alarms,
-            warnings=d.warnings,
-            protections=d.verdict.active,
-            grid_assist_mode=self.cfg.controller.grid_assist_mode,
-            grid_requested=d.grid_requested,
-            grid_reason=d.grid_reason,
-            inputs={
-                "battery_monitor": _input_state(monitor_at, d.now, max_age, self.battery_service),
-                "si": _input_state(si_at, d.now, max_age, None),
-            },
-            battery_service=self.battery_service,
-            settings_source=self.settings_source,
-            last_full_charge_unix=self.last_full_charge_unix,
-        )
-
-
-def _input_state(at: float | None, now: float, max_age_s: float, source: str | None) -> InputState:
-    return InputState(
-        age_s=None if at is None else max(now - at, 0.0),
-        stale=not is_fresh(at, now, max_age_s),
-        source=source,
-    )
+def _cells(r: Readings) -> tuple[float, float] | None:
+    if r.min_cell_v is None or r.max_cell_v is None:
+        return None
+    return r.min_cell_v, r.max_cell_v

@@ -77,7 +77,9 @@ class GridAssist:
         tz: tzinfo,
         soc_pct: float | None,
         voltage_v: float | None,
+        charge_request: bool = False,
     ) -> bool:
+        """``charge_request``: the battery BMS asks to be charged (/Info/ChargeRequest)."""
         mode = cfg.controller.grid_assist_mode
         if mode == "off":
             self._low_battery = self._keep_charged = False
@@ -89,8 +91,10 @@ class GridAssist:
             mode == "time_window" and in_any_window(cfg, local_minute(now_unix, tz))
         )
         self._update_keep_charged(cfg, window_open, soc_pct)
-        self.requested = self._low_battery or self._keep_charged
-        if self._low_battery:
+        self.requested = self._low_battery or self._keep_charged or charge_request
+        if charge_request and not self._low_battery:
+            self.reason = "bms_charge_request"
+        elif self._low_battery:
             self.reason = self._low_battery_reason
         elif self._keep_charged:
             self.reason = mode

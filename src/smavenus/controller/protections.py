@@ -1,252 +1,38 @@
-"""Battery protections: a table of rules, each a warning first and an alarm only when needed.
+"""The protection engine: each rule's level, its hysteresis and delays, and the alarm hold.
 
-Every rule watches one measured quantity against thresholds taken from the configuration:
+The rules themselves are tables (:mod:`smavenus.controller.rules`,
+:mod:`smavenus.controller.bms_rules`). This module steps them once per cycle:
 
-* crossing the **warning** threshold raises the SMA *warning* of the rule's 0x35A condition
-  at once (the SI only displays and logs warnings) and applies the rule's *effect* on the
-  limits (charge current 0, discharge current limited, conservative limits);
-* staying past the **alarm** threshold for ``[controller] alarm_delay_s`` raises the *alarm*: the
-  SI stops and waits in standby until it clears. The delay exists because the SI needs up to
-  10 s to follow a lower charge current (SMA-TI §5.3): an alarm is for when the limits did
-  not help. Rules that have no alarm threshold never raise one;
-* a level clears only once the quantity is back by the rule's hysteresis.
-
-A rule whose quantity is unknown (no cell voltages, no temperature) is quiet; the *inputs*
-rules at the end of the table say when something the controller needs is missing.
-
-The table is the single source: docs/controller.md lists the same rules with their defaults,
-and the tests walk every row.
+* a level rises at once to *warning*, and to *alarm* after ``alarm_delay_s`` past the alarm
+  threshold; it falls only once the quantity is back by the rule's hysteresis;
+* **missing data never lifts a protection**: a rule whose quantity is ``None`` this cycle
+  keeps its level (and its effect) until a reading comes back to judge it;
+* an **SMA alarm, once raised, is held** for at least ``alarm_min_hold_s`` even if its rule
+  clears sooner: an alarm puts the SI in standby, so it must never flicker;
+* the latched levels and alarm times can be saved and restored, so a restarted controller
+  keeps what was latched before (:meth:`Protections.latched`, :meth:`Protections.restore`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from smavenus.config import AppConfig
-from smavenus.controller.inputs import Measurements
+from smavenus.controller.bms_rules import BMS_RULES
+from smavenus.controller.rules import INPUT_RULES, MEASURED_RULES, Context, Effect, Rule
 from smavenus.events import LogEvent
 from smavenus.ipc.messages import ActiveProtection, ConditionName
 
-#: Warning this far before the temperature alarm limits (``min/max_temperature_c``).
-TEMPERATURE_WARNING_MARGIN_C = 5.0
-#: Battery current this much above the configured maximum raises the current warnings.
-OVER_CURRENT_FACTOR = 1.1
+RULES: tuple[Rule, ...] = (*MEASURED_RULES, *INPUT_RULES, *BMS_RULES)
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
 
 class Level(enum.IntEnum):
     OK = 0
     WARNING = 1
     ALARM = 2
-
-
-class Effect(enum.Flag):
-    """What an active rule does to the limits."""
-
-    NONE = 0
-    BLOCK_CHARGE = enum.auto()  #: charge current 0 (through 1 A), CVL held near the voltage
-    LIMIT_DISCHARGE = enum.auto()  #: discharge current at most low_voltage_discharge_current_a
-    DEGRADED = enum.auto()  #: conservative limits: float voltage, degraded charge current
-
-
-class Side(enum.IntEnum):
-    HIGH = 1  #: the rule trips when the quantity rises to the threshold
-    LOW = -1  #: ... when it falls to it
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What the rules look at on one cycle."""
-
-    m: Measurements
-    cfg: AppConfig
-    #: The monitor should be there by now (start-up grace of input_max_age_s has passed).
-    monitor_expected: bool
-
-
-Measure = Callable[[Context], float | None]
-Threshold = Callable[[AppConfig], float | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    name: str
-    condition: ConditionName
-    side: Side
-    measure: Measure
-    warn_at: Threshold
-    alarm_at: Threshold
-    hysteresis: Callable[[AppConfig], float]
-    effect: Effect = Effect.NONE
-    description: str = ""
-    #: How long the quantity must stay past the warning threshold before the warning.
-    warn_delay: Callable[[AppConfig], float] = lambda cfg: 0.0
-
-
-def _flag(value: bool) -> float:
-    return 1.0 if value else 0.0
-
-
-def _mismatch(ctx: Context) -> float | None:
-    m = ctx.m
-    if m.monitor_voltage_v is None or m.si_voltage_v is None:
-        return None
-    return abs(m.monitor_voltage_v - m.si_voltage_v)
-
-
-def _charge_current(ctx: Context) -> float | None:
-    return ctx.m.current_a
-
-
-def _discharge_current(ctx: Context) -> float | None:
-    return None if ctx.m.current_a is None else -ctx.m.current_a
-
-
-_FLAG_ON = 1.0  # flag rules: the quantity is 1.0 while the condition holds, 0.0 otherwise
-
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "pack_high_voltage", "high_voltage", Side.HIGH,
-        lambda c: c.m.voltage_v,
-        lambda cfg: cfg.battery.max_charge_voltage_v,
-        lambda cfg: cfg.battery.max_charge_voltage_v + cfg.controller.high_voltage_alarm_margin_v,
-        lambda cfg: cfg.controller.voltage_hysteresis_v,
-        Effect.BLOCK_CHARGE,
-        "pack voltage at battery.max_charge_voltage_v",
-    ),
-    Rule(
-        "cell_high_voltage", "high_voltage", Side.HIGH,
-        lambda c: c.m.max_cell_v,
-        lambda cfg: cfg.controller.cell_high_voltage_v,
-        lambda cfg: cfg.controller.cell_high_voltage_alarm_v,
-        lambda cfg: cfg.controller.cell_hysteresis_v,
-        Effect.BLOCK_CHARGE,
-        "highest cell at cell_high_voltage_v",
-    ),
-    Rule(
-        "pack_low_voltage", "low_voltage", Side.LOW,
-        lambda c: c.m.voltage_v,
-        lambda cfg: cfg.controller.low_voltage_v,
-        lambda cfg: None,  # the SI stops at DVL itself; an alarm would also stop recharging
-        lambda cfg: cfg.controller.voltage_hysteresis_v,
-        Effect.LIMIT_DISCHARGE,
-        "pack voltage at low_voltage_v",
-    ),
-    Rule(
-        "cell_low_voltage", "low_voltage", Side.LOW,
-        lambda c: c.m.min_cell_v,
-        lambda cfg: cfg.controller.cell_low_voltage_v,
-        lambda cfg: cfg.controller.cell_low_voltage_alarm_v,
-        lambda cfg: cfg.controller.cell_hysteresis_v,
-        Effect.LIMIT_DISCHARGE,
-        "lowest cell at cell_low_voltage_v",
-    ),
-    Rule(
-        "cell_imbalance", "cell_imbalance", Side.HIGH,
-        lambda c: c.m.cell_spread_v,
-        lambda cfg: cfg.controller.cell_imbalance_warning_v,
-        lambda cfg: None,
-        lambda cfg: cfg.controller.cell_hysteresis_v / 2,
-        Effect.NONE,
-        "highest minus lowest cell at cell_imbalance_warning_v",
-    ),
-    Rule(
-        "charge_low_temperature", "low_temperature_charge", Side.LOW,
-        lambda c: c.m.temperature_c,
-        lambda cfg: cfg.controller.charge_min_temperature_c,
-        lambda cfg: None,
-        lambda cfg: cfg.controller.temperature_hysteresis_c,
-        Effect.BLOCK_CHARGE,
-        "battery colder than charge_min_temperature_c: no charging",
-    ),
-    Rule(
-        "charge_high_temperature", "high_temperature_charge", Side.HIGH,
-        lambda c: c.m.temperature_c,
-        lambda cfg: cfg.controller.charge_derate_temperature_c,
-        lambda cfg: None,
-        lambda cfg: cfg.controller.temperature_hysteresis_c,
-        Effect.NONE,  # the derating itself is continuous (see charge_temperature_factor)
-        "battery warmer than charge_derate_temperature_c: charge current derated",
-    ),
-    Rule(
-        "low_temperature", "low_temperature", Side.LOW,
-        lambda c: c.m.temperature_c,
-        lambda cfg: cfg.controller.min_temperature_c + TEMPERATURE_WARNING_MARGIN_C,
-        lambda cfg: cfg.controller.min_temperature_c,
-        lambda cfg: cfg.controller.temperature_hysteresis_c,
-        Effect.NONE,
-        "battery near / below min_temperature_c",
-    ),
-    Rule(
-        "high_temperature", "high_temperature", Side.HIGH,
-        lambda c: c.m.temperature_c,
-        lambda cfg: cfg.controller.max_temperature_c - TEMPERATURE_WARNING_MARGIN_C,
-        lambda cfg: cfg.controller.max_temperature_c,
-        lambda cfg: cfg.controller.temperature_hysteresis_c,
-        Effect.NONE,
-        "battery near / above max_temperature_c",
-    ),
-    Rule(
-        "high_charge_current", "high_charge_current", Side.HIGH,
-        _charge_current,
-        lambda cfg: cfg.battery.max_charge_current_a * OVER_CURRENT_FACTOR,
-        lambda cfg: None,
-        lambda cfg: cfg.battery.max_charge_current_a * 0.05,
-        Effect.NONE,
-        "battery charge current 10 % above battery.max_charge_current_a (other chargers?)",
-    ),
-    Rule(
-        "high_discharge_current", "high_current", Side.HIGH,
-        _discharge_current,
-        lambda cfg: cfg.battery.max_discharge_current_a * OVER_CURRENT_FACTOR,
-        lambda cfg: None,
-        lambda cfg: cfg.battery.max_discharge_current_a * 0.05,
-        Effect.NONE,
-        "battery discharge current 10 % above battery.max_discharge_current_a",
-    ),
-    # -- inputs ------------------------------------------------------------------------------
-    Rule(
-        "battery_monitor_stale", "general", Side.HIGH,
-        lambda c: _flag(c.monitor_expected and c.m.monitor_stale),
-        lambda cfg: _FLAG_ON,
-        lambda cfg: None,  # never stop the SI for a missing monitor: degrade instead
-        lambda cfg: 0.5,
-        Effect.DEGRADED,
-        "no fresh battery-monitor data: the SI's own voltage and current are used",
-    ),
-    Rule(
-        "no_measurements", "general", Side.HIGH,
-        lambda c: _flag(c.monitor_expected and c.m.source == "none"),
-        lambda cfg: _FLAG_ON,
-        lambda cfg: None,
-        lambda cfg: 0.5,
-        Effect.BLOCK_CHARGE,
-        "neither the monitor nor the SI gives a voltage: no charging",
-    ),
-    Rule(
-        "temperature_unknown", "general", Side.HIGH,
-        lambda c: _flag(c.monitor_expected and c.m.temperature_c is None),
-        lambda cfg: _FLAG_ON,
-        lambda cfg: None,
-        lambda cfg: 0.5,
-        Effect.BLOCK_CHARGE,  # it may be below charge_min_temperature_c: no charging
-        "no battery temperature from the monitor or the SI: no charging",
-    ),
-    Rule(
-        "voltage_mismatch", "general", Side.HIGH,
-        _mismatch,
-        lambda cfg: cfg.controller.voltage_mismatch_v,
-        lambda cfg: None,
-        lambda cfg: cfg.controller.voltage_mismatch_v / 4,
-        Effect.DEGRADED,  # and the monitor is not trusted (a frozen monitor looks like this)
-        "the monitor's and the SI's voltages differ by more than voltage_mismatch_v: the "
-        "SI's own measurements are used",
-        lambda cfg: cfg.controller.alarm_delay_s,
-    ),
-)  # fmt: skip
-
-RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
 
 @dataclass(slots=True)
@@ -269,13 +55,18 @@ def _back_by(sign: int, value: float, threshold: float, hysteresis: float) -> bo
 
 
 def next_level(
-    rule: Rule, state: RuleState, value: float | None, cfg: AppConfig, now: float
+    rule: Rule, state: RuleState, value: float | None, ctx: Context, now: float
 ) -> tuple[Level, float | None]:
     """The rule's level this cycle, and the threshold it is measured against."""
+    cfg = ctx.cfg
     warn, alarm = rule.warn_at(cfg), rule.alarm_at(cfg)
     if value is None or warn is None:
         state.alarm_pending_since = state.warn_pending_since = None
+        if value is None and warn is not None:
+            return state.level, state.threshold  # missing: kept, never lifted
         return Level.OK, None
+    if rule.voltage_alarm and ctx.voltage_alarm_needs_agreement:
+        alarm = None  # one source alone may not stop the SI (single_source_alarm = false)
     if alarm is not None and _alarmed(rule, state, value, alarm, cfg=cfg, now=now):
         return Level.ALARM, alarm
     past_alarm = state.alarm_pending_since is not None  # at least a warning meanwhile
@@ -326,8 +117,17 @@ class Verdict:
     active: tuple[ActiveProtection, ...]
     #: The rule that caused each effect (for the limits' reasons).
     causes: dict[Effect, str]
-    #: When a pending alarm would be raised (a deadline for the caller).
+    #: When a pending alarm would be raised or a held one released (a deadline).
     next_alarm_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatchedRule:
+    """A rule's active level, for the state file (``since_unix``: wall clock)."""
+
+    name: str
+    level: int
+    since_unix: float
 
 
 @dataclass
@@ -337,6 +137,8 @@ class Protections:
     states: dict[str, RuleState] = field(
         default_factory=lambda: {rule.name: RuleState() for rule in RULES}
     )
+    #: SMA condition → when its alarm was (last) raised.
+    alarm_raised_at: dict[ConditionName, float] = field(default_factory=dict)
 
     def evaluate(self, ctx: Context, now: float, events: list[LogEvent]) -> Verdict:
         effects = Effect.NONE
@@ -344,62 +146,122 @@ class Protections:
         warnings: set[ConditionName] = set()
         active: list[ActiveProtection] = []
         causes: dict[Effect, str] = {}
-        next_alarm_at: float | None = None
+        deadlines: list[float] = []
         for rule in RULES:
             state = self.states[rule.name]
             value = rule.measure(ctx)
-            level, threshold = next_level(rule, state, value, ctx.cfg, now)
+            level, threshold = next_level(rule, state, value, ctx, now)
             if level is not state.level:
-                events.append(
-                    LogEvent(
-                        "protection_changed",
-                        "warning" if level > state.level else "info",
-                        {
-                            "rule": rule.name,
-                            "condition": rule.condition,
-                            "old": state.level.name.lower(),
-                            "new": level.name.lower(),
-                            "value": None if value is None else round(value, 3),
-                            "threshold": None if threshold is None else round(threshold, 3),
-                            "effect": _effect_name(rule.effect) if level else "none",
-                            "why": rule.description,
-                        },
-                    )
-                )
+                events.append(_change_event(rule, state.level, level, value, threshold))
                 state.level, state.since = level, now
-            state.value, state.threshold = value, threshold
-            pending = []
+            if value is not None:
+                state.value = value
+            state.threshold = threshold
             if state.alarm_pending_since is not None and level is not Level.ALARM:
-                pending.append(state.alarm_pending_since + ctx.cfg.controller.alarm_delay_s)
+                deadlines.append(state.alarm_pending_since + ctx.cfg.controller.alarm_delay_s)
             if state.warn_pending_since is not None and level is Level.OK:
-                pending.append(state.warn_pending_since + rule.warn_delay(ctx.cfg))
-            for due in pending:
-                next_alarm_at = due if next_alarm_at is None else min(next_alarm_at, due)
+                deadlines.append(state.warn_pending_since + rule.warn_delay(ctx.cfg))
             if level is Level.OK:
                 continue
-            warnings.add(rule.condition)
-            if level is Level.ALARM:
-                alarms.add(rule.condition)
-            for effect in Effect:
-                if effect.value and effect in rule.effect and effect not in causes:
-                    causes[effect] = rule.name
-            effects |= rule.effect
+            if rule.condition is not None:
+                warnings.add(rule.condition)
+                if level is Level.ALARM:
+                    alarms.add(rule.condition)
+            acting = rule.effect_when is None or (
+                state.value is not None and rule.effect_when(state.value)
+            )
+            if acting:
+                for effect in Effect:
+                    if effect.value and effect in rule.effect and effect not in causes:
+                        causes[effect] = rule.name
+                effects |= rule.effect
             active.append(
                 ActiveProtection(
                     name=rule.name,
                     condition=rule.condition,
                     level="alarm" if level is Level.ALARM else "warning",
-                    value=value,
+                    value=state.value,
                     threshold=threshold,
                     since_monotonic=state.since,
                 )
             )
+        held = self._hold(alarms, now, ctx.cfg, events)
+        deadlines.extend(at + ctx.cfg.controller.alarm_min_hold_s for at in held.values())
+        alarms |= set(held)
+        warnings |= set(held)
         return Verdict(
-            effects, frozenset(alarms), frozenset(warnings), tuple(active), causes, next_alarm_at
+            effects, frozenset(alarms), frozenset(warnings), tuple(active), causes,
+            min(deadlines, default=None),
+        )  # fmt: skip
+
+    def _hold(
+        self, alarms: set[ConditionName], now: float, cfg: AppConfig, events: list[LogEvent]
+    ) -> dict[ConditionName, float]:
+        """Alarms no rule raises now but that must still be held: condition → raised at."""
+        for condition in alarms:
+            self.alarm_raised_at.setdefault(condition, now)
+        held: dict[ConditionName, float] = {}
+        for condition, raised_at in list(self.alarm_raised_at.items()):
+            if condition in alarms:
+                continue
+            if now - raised_at < cfg.controller.alarm_min_hold_s:
+                held[condition] = raised_at
+                continue
+            del self.alarm_raised_at[condition]
+            events.append(
+                LogEvent("sma_alarm_released", "info", {"condition": condition,
+                         "held_s": round(now - raised_at, 1)})
+            )  # fmt: skip
+        return held
+
+    def level(self, name: str) -> Level:
+        return self.states[name].level
+
+    def latched(self, now: float, now_unix: float) -> tuple[LatchedRule, ...]:
+        """The active levels, for a restarted controller to take over."""
+        return tuple(
+            LatchedRule(name, int(state.level), now_unix - (now - state.since))
+            for name, state in self.states.items()
+            if state.level > Level.OK
         )
 
+    def restore(self, rules: Iterable[LatchedRule], now: float, now_unix: float) -> list[str]:
+        """Take over latched levels from a previous run; returns the names restored."""
+        restored = []
+        for saved in rules:
+            state = self.states.get(saved.name)
+            if state is None or saved.level not in (1, 2):
+                continue
+            state.level = Level(saved.level)
+            state.since = now - max(now_unix - saved.since_unix, 0.0)
+            rule = RULES_BY_NAME[saved.name]
+            if state.level is Level.ALARM and rule.condition is not None:
+                # Held again in full: the SI may have left standby while we were away.
+                self.alarm_raised_at[rule.condition] = now
+            restored.append(saved.name)
+        return restored
 
-def _effect_name(effect: Effect) -> str:
+
+def _change_event(
+    rule: Rule, old: Level, new: Level, value: float | None, threshold: float | None
+) -> LogEvent:
+    return LogEvent(
+        "protection_changed",
+        "warning" if new > old else "info",
+        {
+            "rule": rule.name,
+            "condition": rule.condition,
+            "old": old.name.lower(),
+            "new": new.name.lower(),
+            "value": None if value is None else round(value, 3),
+            "threshold": None if threshold is None else round(threshold, 3),
+            "effect": effect_name(rule.effect) if new else "none",
+            "why": rule.description,
+        },
+    )
+
+
+def effect_name(effect: Effect) -> str:
     return "+".join(str(e.name).lower() for e in Effect if e.value and e in effect) or "none"
 
 

@@ -30,7 +30,12 @@ from smavenus.config import (
 )
 
 SETTINGS_PREFIX = "/Settings/SmaVenus/Controller/"
-GRID_MODES: tuple[str, ...] = get_args(ControllerConfig.model_fields["grid_assist_mode"].annotation)
+#: Settings that choose among words: stored as an index into their choices (Venus style).
+CHOICES: dict[str, tuple[str, ...]] = {
+    key: get_args(ControllerConfig.model_fields[key].annotation)
+    for key in ("grid_assist_mode", "charge_control")
+}
+GRID_MODES = CHOICES["grid_assist_mode"]
 
 SettingValue = int | float | str
 
@@ -104,6 +109,15 @@ SETTINGS: tuple[SettingDef, ...] = (
     SettingDef("grid_window1_end", "GridWindow1End"),
     SettingDef("grid_window2_start", "GridWindow2Start"),
     SettingDef("grid_window2_end", "GridWindow2End"),
+    SettingDef("charge_control", "ChargeControl"),
+    SettingDef("bms_lost_grace_s", "BmsLostGraceTime"),
+    SettingDef("bms_lost_timeout_s", "BmsLostTimeout"),
+    SettingDef("bms_lost_cell_min_v", "BmsLostCellMin"),
+    SettingDef("bms_lost_cell_max_v", "BmsLostCellMax"),
+    SettingDef("block_discharge_on_bms_lost", "BlockDischargeOnBmsLost"),
+    SettingDef("alarm_min_hold_s", "AlarmMinHoldTime"),
+    SettingDef("mismatch_clear_s", "MismatchClearTime"),
+    SettingDef("empty_hold_s", "EmptyHoldTime"),
 )  # fmt: skip
 
 BY_PATH = {s.path: s for s in SETTINGS}
@@ -112,7 +126,7 @@ BY_KEY = {s.key: s for s in SETTINGS}
 
 def _field_kind(key: str) -> type:
     annotation = ControllerConfig.model_fields[key].annotation
-    if key == "grid_assist_mode":
+    if key in CHOICES:
         return int
     if annotation in (bool, int, float, str):
         return annotation  # type: ignore[return-value]
@@ -122,8 +136,8 @@ def _field_kind(key: str) -> type:
 def to_setting(key: str, value: Any) -> SettingValue:
     """A config value as localsettings stores it."""
     kind = _field_kind(key)
-    if key == "grid_assist_mode":
-        return GRID_MODES.index(value)
+    if key in CHOICES:
+        return CHOICES[key].index(value)
     if kind is bool:
         return int(bool(value))
     if kind is float:
@@ -138,12 +152,13 @@ def from_setting(key: str, raw: Any) -> Any:
     kind = _field_kind(key)
     if raw is None:
         raise ValueError("no value (invalid)")
-    if key == "grid_assist_mode":
-        if isinstance(raw, str) and raw in GRID_MODES:
+    if key in CHOICES:
+        choices = CHOICES[key]
+        if isinstance(raw, str) and raw in choices:
             return raw
-        if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < len(GRID_MODES):
-            raise ValueError(f"must be 0..{len(GRID_MODES) - 1} ({', '.join(GRID_MODES)})")
-        return GRID_MODES[raw]
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < len(choices):
+            raise ValueError(f"must be 0..{len(choices) - 1} ({', '.join(choices)})")
+        return choices[raw]
     if kind is bool:
         if raw not in (0, 1):
             raise ValueError("must be 0 or 1")
@@ -154,8 +169,8 @@ def from_setting(key: str, raw: Any) -> Any:
 def bounds(key: str, cfg: AppConfig) -> tuple[SettingValue | None, SettingValue | None]:
     """(min, max) for localsettings, from the field's pydantic bounds and any hard limit."""
     kind = _field_kind(key)
-    if key == "grid_assist_mode":
-        return 0, len(GRID_MODES) - 1
+    if key in CHOICES:
+        return 0, len(CHOICES[key]) - 1
     if kind is bool:
         return 0, 1
     if kind is str:

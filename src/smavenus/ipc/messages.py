@@ -115,6 +115,11 @@ class BmsCommand(Message):
     warnings: frozenset[ConditionName] = frozenset()
     #: Why each limit has its value, for logs and displays: {"charge_current_a": "absorption"}.
     reasons: dict[str, str] = Field(default_factory=dict)
+    battery_empty: bool = Field(
+        False,
+        description="the controller judged the battery truly empty (for long enough): only "
+        "then may the gateway send a SoC below 1 %",
+    )
 
 
 BusState = Literal["opening", "active", "passive", "bus_off", "down"]
@@ -181,7 +186,10 @@ GridAssistModeName = Literal["off", "low_battery", "keep_charged", "time_window"
 #: Where the controller's live settings come from.
 SettingsSource = Literal["toml", "localsettings"]
 #: Which measurements the controller regulates on.
-MeasurementSource = Literal["battery_monitor", "si", "none"]
+MeasurementSource = Literal["battery_monitor", "bms", "si", "none"]
+#: How the charge voltage is chosen this cycle: our charge stages, the battery BMS's voltage,
+#: or the reduced limits of a BMS that was there and is lost (docs/controller.md).
+ChargeControlMode = Literal["own", "follow_bms", "bms_lost"]
 ProtectionLevel = Literal["warning", "alarm"]
 
 
@@ -221,8 +229,10 @@ class ActiveProtection(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    name: str = Field(description='the rule, e.g. "cell_over_voltage", "battery_monitor_stale"')
-    condition: ConditionName
+    name: str = Field(description='the rule, e.g. "cell_high_voltage", "battery_monitor_stale"')
+    condition: ConditionName | None = Field(
+        None, description="the SMA condition raised; None: the rule acts on the limits only"
+    )
     level: ProtectionLevel
     value: Finite | None = Field(None, description="the measured value that triggered it")
     threshold: Finite | None = Field(None, description="the threshold it crossed")
@@ -262,3 +272,15 @@ class ControllerStatus(Message):
     last_full_charge_unix: Finite | None = Field(
         None, description="wall-clock time the last absorption ended on tail current"
     )
+    # Added with the battery BMS and DVCC; defaults keep older senders' payloads valid.
+    charge_control: ChargeControlMode = "own"
+    bms_service: str | None = Field(None, description="the battery BMS followed, if any")
+    bms_fresh: bool = False
+    bms_connection_lost: bool = Field(
+        False, description="a BMS was there and is lost (vebus /Alarms/BmsConnectionLost)"
+    )
+    dvcc_on: bool = Field(False, description="systemcalc's DVCC is on (/Control/Dvcc)")
+    #: What each source says per limit: {"charge_current_a": {"bms_info": 30.0, "dvcc": 25.0}}.
+    candidates: dict[str, dict[str, Finite]] = Field(default_factory=dict)
+    sensor_disagreement: bool = False
+    frozen_sources: tuple[str, ...] = ()

@@ -180,7 +180,7 @@ def play(rig: Rig, steps: list[Step]) -> None:
 @functools.cache
 def played(index: int) -> Rig:
     _name, overrides, steps = SCENARIOS[index]
-    rig = Rig(config(bms=overrides))
+    rig = Rig(config(controller=overrides))
     play(rig, steps)
     return rig
 
@@ -205,14 +205,14 @@ def test_every_transition_row_has_a_scenario() -> None:
 
 
 def test_a_completed_absorption_is_remembered_as_a_full_charge() -> None:
-    rig = Rig(config(bms={"soc_reset_at_full": True}))
+    rig = Rig(config(controller={"soc_reset_at_full": True}))
     play(rig, FLOATING)
     assert rig.controller.last_full_charge_unix == UNIX0 + 62
     assert rig.events("full_charge_completed")
 
 
 def test_absorption_ended_by_time_is_not_a_full_charge() -> None:
-    rig = Rig(config(bms={"absorption_max_s": 600}))
+    rig = Rig(config(controller={"absorption_max_s": 600}))
     play(rig, [*ABSORBING, ("run", 600)])  # absorption from t = 1 to 601
     assert rig.state == ChargeState.FLOAT.value
     assert rig.controller.last_full_charge_unix is None

@@ -68,7 +68,7 @@ def test_a_charge_from_20_percent_to_float_holds_absorption_within_50_mv(
 
 
 def test_a_runner_cell_is_held_at_the_cell_regulation_voltage_until_absorption_times_out() -> None:
-    cfg = config(bms={"absorption_max_s": 1800})
+    cfg = config(controller={"absorption_max_s": 1800})
     plant = Plant(soc_pct=80.0, cell_offsets_pct=(0.0, 0.0, 0.8))  # one cell 0.8 % ahead
     trace = charge(plant, cfg, hours=2.0, cells=True)
     assert trace.max_cell_v <= cfg.controller.cell_regulate_voltage_v + 0.02

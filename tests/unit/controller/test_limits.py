@@ -83,7 +83,7 @@ def test_entering_float_the_charge_voltage_follows_the_battery_down_never_below_
 
 
 def test_the_1a_step_is_held_long_enough_for_a_frame_set() -> None:
-    cfg = config(can={"bms_period_s": 2.0}, bms={"period_s": 0.5})
+    cfg = config(can={"bms_period_s": 2.0}, controller={"period_s": 0.5})
     rig = Rig(cfg)
     rig.run(30)
     rig.set(temperature_c=-1.0)
@@ -132,7 +132,7 @@ def test_no_input_sequence_produces_a_limit_beyond_the_hard_limits(
         "grid_assist_mode": mode,
     }
     gateway = {"safe_discharge_current_a": min(50.0, battery["max_discharge_current_a"])}
-    cfg = config(battery=battery, bms=bms, gateway=gateway)
+    cfg = config(battery=battery, controller=bms, gateway=gateway)
     rig = Rig(cfg)
     previous_ccl: float | None = None
     for values, monitor_alive, si_alive, seconds in sequence:

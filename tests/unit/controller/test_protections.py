@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smavenus.controller.protections import RULES
+from smavenus.controller.rules import MEASURED_RULES
 from tests.unit.controller.rig import Rig, config
 
 BASE: dict[str, Any] = {
@@ -58,9 +58,6 @@ ROWS = [
         {"current_a": 155.0}, {"current_a": 148.0}, {"current_a": 146.0}, None),
     Row("high_discharge_current", "high_current",
         {"current_a": -221.0}, {"current_a": -211.0}, {"current_a": -209.0}, None),
-    Row("voltage_mismatch", "general",
-        {"voltage_v": 54.0}, {"voltage_v": 53.8}, {"voltage_v": 53.7}, None,
-        si={"voltage_v": 53.0}, warn_after_s=10.0),
 ]  # fmt: skip
 
 
@@ -101,8 +98,10 @@ def test_warning_alarm_and_hysteresis(row: Row) -> None:
         assert row.condition in rig.last.warnings
         rig.run(1)
         assert row.condition in rig.last.alarms
-        set_monitor(rig, row.still, row.si)  # back by the alarm's hysteresis: warning again
+        set_monitor(rig, row.still, row.si)  # back by the alarm's hysteresis: warning again…
         rig.run(1)
+        assert row.condition in rig.last.alarms, "…but the SMA alarm is held"
+        rig.run(rig.cfg.controller.alarm_min_hold_s - 1)
         assert row.condition not in rig.last.alarms
     set_monitor(rig, row.still, row.si)
     rig.run(5)
@@ -116,8 +115,7 @@ def test_warning_alarm_and_hysteresis(row: Row) -> None:
 
 
 def test_every_threshold_rule_has_a_row() -> None:
-    inputs = {"battery_monitor_stale", "no_measurements", "temperature_unknown"}
-    assert {rule.name for rule in RULES} - inputs == {row.rule for row in ROWS}
+    assert {rule.name for rule in MEASURED_RULES} == {row.rule for row in ROWS}
 
 
 @pytest.mark.parametrize(
@@ -190,23 +188,101 @@ def test_a_stale_monitor_degrades_to_the_si_and_keeps_commanding() -> None:
     ]  # fmt: skip
 
 
-def test_a_monitor_that_disagrees_with_the_si_is_not_trusted() -> None:
-    """A monitor that stays on the bus with frozen numbers looks exactly like this."""
-    rig = rig_at_rest()
+def test_a_monitor_that_disagrees_with_the_si_is_a_latched_fault() -> None:
+    """Nobody knows which sensor is wrong: charging stops until they agree for a while."""
+    rig = Rig(config(controller={"frozen_after_s": 3600}))  # the rig's monitor never wavers
+    rig.set(**BASE)
+    rig.run(80)
+    assert rig.ccl == 140.0
     assert rig.si_values is not None
     rig.si_values["voltage_v"] = 55.0  # the SI sees the battery rise; the monitor does not
-    rig.run(11)  # past voltage_mismatch_v for alarm_delay_s: the warning
-    assert "general" in rig.last.warnings
-    rig.run(1)  # from the next cycle on, the SI's measurements
+    rig.run(10)
+    assert "general" not in rig.last.warnings  # seen 9 s: not yet alarm_delay_s
+    rig.run(4)
     d = rig.last
-    assert d.measurements.source == "si" and d.measurements.voltage_v == 55.0
+    assert "general" in d.warnings and d.alarms == frozenset()
+    assert d.limits.charge_current_a.value == 0.0
+    assert d.limits.charge_current_a.reason == "sensor_disagreement"
+    assert d.limits.discharge_current_a.value == rig.cfg.controller.low_voltage_discharge_current_a
+    assert d.measurements.source == "battery_monitor"  # regulation keeps its primary source
+    rig.si_values["voltage_v"] = 53.1  # they agree again…
+    rig.run(30)
+    assert rig.ccl == 0.0, "…but the fault is latched until they agree for mismatch_clear_s"
+    rig.run(rig.cfg.controller.mismatch_clear_s)
+    assert "general" not in rig.last.warnings and rig.ccl > 0.0
+    assert len(rig.events("sensor_disagreement")) == 1
+    assert len(rig.events("sensor_disagreement_cleared")) == 1
+
+
+def test_a_frozen_monitor_is_left_out_and_the_si_regulates_degraded() -> None:
+    """Alive on the bus (its timestamp refreshed by rescans) but its value never moves."""
+    rig = rig_at_rest()
+    assert rig.si_values is not None
+    for step in range(int(rig.cfg.controller.frozen_after_s) + 2):
+        rig.si_values["voltage_v"] = 53.0 + 0.3 * (step % 2)  # the SI sees it move
+        rig.run(1)
+    d = rig.last
+    assert rig.events("source_frozen")[0]["source"] == "battery_monitor"
+    assert d.measurements.source == "si"
     assert "general" in d.warnings
     assert d.limits.charge_current_a.value <= rig.cfg.controller.degraded_charge_current_a
-    assert "degraded: voltage_mismatch" in d.limits.charge_voltage_v.reason
-    rig.si_values["voltage_v"] = 53.1  # they agree again
-    rig.run(2)
-    assert rig.last.measurements.source == "battery_monitor"
-    assert rig.last.warnings == frozenset()
+
+
+def test_one_source_over_voltage_protects_even_if_the_other_looks_safe() -> None:
+    """The worst reading protects: a monitor at 58.8 V, the SI at 52.8 V (reference §4)."""
+    rig = rig_at_rest()
+    rig.run(60)
+    assert rig.si_values is not None
+    rig.set(voltage_v=58.8)
+    rig.si_values["voltage_v"] = 52.8
+    rig.run(1)
+    assert "high_voltage" in rig.last.warnings  # at once: the worst of both is 58.8 V
+    rig.run(3)
+    assert rig.ccl == 0.0
+    rig.run(10)
+    assert "high_voltage" in rig.last.alarms  # 58.8 V past the alarm level for alarm_delay_s
+    for _ in range(120):
+        rig.run(1)
+        assert rig.ccl == 0.0 and "high_voltage" in rig.last.alarms
+
+
+def test_without_single_source_alarm_one_source_blocks_charging_but_never_stops_the_si() -> None:
+    rig = Rig(config(controller={"single_source_alarm": False}))
+    rig.set(**BASE)
+    rig.run(60)
+    assert rig.si_values is not None
+    rig.set(voltage_v=58.8)
+    rig.si_values["voltage_v"] = 52.8
+    rig.run(120)
+    assert rig.last.alarms == frozenset()
+    assert {"high_voltage", "general"} <= rig.last.warnings
+    assert rig.ccl == 0.0
+
+
+def test_cells_that_vanish_during_an_alarm_keep_it() -> None:
+    rig = rig_at_rest()
+    rig.set(max_cell_v=3.80)
+    rig.run(12)
+    assert "high_voltage" in rig.last.alarms
+    rig.set(min_cell_v=None, max_cell_v=None)  # the readings go invalid
+    rig.run(600)
+    assert "high_voltage" in rig.last.alarms and rig.ccl == 0.0
+    rig.set(min_cell_v=3.30, max_cell_v=3.32)  # back, and fine
+    rig.run(rig.cfg.controller.alarm_min_hold_s + 1)
+    assert rig.last.alarms == frozenset()
+
+
+def test_nan_from_a_source_is_missing_never_a_crash() -> None:
+    rig = rig_at_rest()
+    assert rig.monitor_values is not None
+    rig.monitor_values.update(voltage_v=float("nan"), max_cell_v=float("inf"))
+    rig.monitor_values.update(temperature_c=float("-inf"), current_a=float("nan"))
+    rig.run(30)
+    d = rig.last
+    assert d.measurements.source == "si"  # the monitor without a voltage does not regulate
+    assert d.readings.max_cell_v is None  # never a number
+    assert "general" in d.warnings  # the cells were seen and are gone: cells_unknown
+    assert d.limits.charge_current_a.value <= rig.cfg.controller.degraded_charge_current_a
 
 
 def test_nothing_to_measure_blocks_charging_but_keeps_sending() -> None:

@@ -10,7 +10,16 @@ from smavenus.config import AppConfig, ControllerConfig
 from smavenus.controller.settings import BY_KEY, SETTINGS, apply, bounds, from_setting, to_setting
 from tests.unit.controller.rig import Rig, config
 
-NOT_SETTINGS = {"period_s", "input_max_age_s", "battery_service"}
+NOT_SETTINGS = {
+    "period_s",
+    "input_max_age_s",
+    "battery_service",
+    "bms_service",
+    "bol_max_age_s",
+    "frozen_after_s",
+    "single_source_alarm",
+    "stop_inverting_on_zero_dcl",
+}
 
 
 def test_every_bms_key_but_the_plumbing_is_a_setting() -> None:

@@ -28,7 +28,21 @@ def test_zero_soc_only_when_truly_empty(
     rig = Rig(config())
     rig.set(soc_pct=0.0, voltage_v=voltage_v, min_cell_v=min_cell_v)
     rig.run(5)
+    assert rig.last.soc_pct == 1.0  # not yet: truly empty must hold for empty_hold_s
+    rig.run(rig.cfg.controller.empty_hold_s)
     assert rig.last.soc_pct == reported
+    assert rig.last.battery_empty == (reported == 0.0)
+
+
+def test_one_sagging_sample_is_not_empty() -> None:
+    rig = Rig(config())
+    rig.set(soc_pct=0.0, voltage_v=44.8)
+    rig.run(rig.cfg.controller.empty_hold_s - 2)
+    rig.set(voltage_v=46.0)  # the load stepped off: the voltage recovers
+    rig.run(1)
+    rig.set(voltage_v=44.8)
+    rig.run(rig.cfg.controller.empty_hold_s - 2)
+    assert rig.last.soc_pct == 1.0 and not rig.last.battery_empty
 
 
 def test_without_the_monitor_the_soc_is_carried_by_the_sis_current() -> None:
@@ -58,7 +72,7 @@ def test_a_start_without_monitor_begins_from_the_si_echo_or_the_fallback(
 
 
 def test_soc_reset_at_full_corrects_a_low_monitor_until_it_catches_up() -> None:
-    rig = Rig(config(bms={"soc_reset_at_full": True}))
+    rig = Rig(config(controller={"soc_reset_at_full": True}))
     rig.set(voltage_v=56.0, current_a=60.0, soc_pct=95.0)
     rig.run(1)
     rig.set(current_a=10.0, soc_pct=96.0)
@@ -67,7 +81,15 @@ def test_soc_reset_at_full_corrects_a_low_monitor_until_it_catches_up() -> None:
     assert (rig.last.soc_pct, rig.last.soc_reason) == (100.0, "battery_monitor_reset")
     rig.set(voltage_v=53.2, current_a=-30.0, soc_pct=90.0)
     rig.run(1)
-    assert rig.last.soc_pct == pytest.approx(94.0)  # the 4 % correction is kept
+    assert rig.last.soc_pct == pytest.approx(90.0 + 4.0 * 90.0 / 96.0)  # fading with the SoC
+    rig.set(soc_pct=48.0)
+    rig.run(1)
+    assert rig.last.soc_pct == pytest.approx(50.0)  # half the SoC, half the correction
+    rig.set(soc_pct=0.0)
+    rig.run(1)
+    assert rig.last.soc_pct == pytest.approx(1.0)  # gone at 0 % (the floor: not truly empty)
+    rig.set(soc_pct=90.0)
+    rig.run(1)
     rig.set(soc_pct=99.0)
     rig.run(1)
     assert rig.last.soc_pct == pytest.approx(100.0)  # never above 100 %; correction shrinks to 1
@@ -98,7 +120,7 @@ def test_off_never_lowers_the_soc() -> None:
 
 
 def test_low_battery_by_voltage_requests_after_the_delay_and_releases_with_hysteresis() -> None:
-    rig = Rig(config(bms={"grid_assist_mode": "low_battery"}))
+    rig = Rig(config(controller={"grid_assist_mode": "low_battery"}))
     rig.set(soc_pct=60.0, voltage_v=49.5)  # a monitor whose SoC drifted high
     rig.run(59)
     assert not rig.last.grid_requested and rig.last.soc_pct == 60.0
@@ -115,7 +137,7 @@ def test_low_battery_by_voltage_requests_after_the_delay_and_releases_with_hyste
 
 
 def test_low_battery_by_soc_reports_the_true_soc_when_it_is_lower() -> None:
-    rig = Rig(config(bms={"grid_assist_mode": "low_battery"}))
+    rig = Rig(config(controller={"grid_assist_mode": "low_battery"}))
     rig.set(soc_pct=15.0)
     rig.run(1)
     assert rig.last.grid_requested and rig.last.grid_reason == "low_battery_soc"
@@ -123,7 +145,7 @@ def test_low_battery_by_soc_reports_the_true_soc_when_it_is_lower() -> None:
 
 
 def test_keep_charged_holds_a_minimum_soc_with_hysteresis() -> None:
-    rig = Rig(config(bms={"grid_assist_mode": "keep_charged", "keep_charged_soc_pct": 70.0}))
+    rig = Rig(config(controller={"grid_assist_mode": "keep_charged", "keep_charged_soc_pct": 70.0}))
     rig.set(soc_pct=69.0)
     rig.run(1)
     assert rig.last.grid_requested and rig.last.soc_pct == 30.0
@@ -155,7 +177,7 @@ def unix(local: str, tz: ZoneInfo = BERLIN) -> float:
 )
 def test_time_window_follows_the_systems_time_zone(local_time: str, inside: bool) -> None:
     cfg = config(
-        bms={
+        controller={
             "grid_assist_mode": "time_window",
             "grid_window1_start": "22:00",
             "grid_window1_end": "06:00",
@@ -171,7 +193,7 @@ def test_time_window_follows_the_systems_time_zone(local_time: str, inside: bool
 def test_time_window_is_not_naive_utc() -> None:
     """22:30 UTC is 23:30 in Berlin (inside 23:00-23:59) but outside if read as UTC."""
     cfg = config(
-        bms={
+        controller={
             "grid_assist_mode": "time_window",
             "grid_window2_start": "23:00",
             "grid_window2_end": "23:59",
@@ -186,7 +208,7 @@ def test_time_window_is_not_naive_utc() -> None:
 
 
 def test_time_window_always_keeps_the_low_battery_rule() -> None:
-    cfg = config(bms={"grid_assist_mode": "time_window"})  # no window configured
+    cfg = config(controller={"grid_assist_mode": "time_window"})  # no window configured
     rig = Rig(cfg)
     rig.set(soc_pct=10.0)
     rig.run(0)

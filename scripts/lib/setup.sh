@@ -45,18 +45,25 @@ ensure_python() {
 }
 
 ensure_venv() {
-    # ensure_venv EXTRAS : create .venv and install smavenus with EXTRAS (e.g. "test,uvloop").
+    # ensure_venv EXTRAS : create .venv; install smavenus[EXTRAS] (e.g. "test,uvloop") and the
+    # development distribution tools/dev, both editable. smavenus-dev carries the smavenus-sim
+    # and smavenus-bench console scripts, which the main distribution leaves out so that a GX
+    # never gets a command that plays a Sunny Island.
     local extras="$1"
     ensure_python
     if [ ! -x "$VENV/bin/python" ]; then
         say "creating virtual environment $VENV"
         "$PYTHON" -m venv "$VENV"
     fi
-    local stamp="$VENV/.smavenus-installed-$(cat "$SMAVENUS_ROOT/pyproject.toml" | sha256sum | cut -c1-16)-${extras//,/_}"
+    local digest
+    digest="$(cat "$SMAVENUS_ROOT/pyproject.toml" "$SMAVENUS_ROOT/tools/dev/pyproject.toml" | sha256sum | cut -c1-16)"
+    local stamp="$VENV/.smavenus-installed-$digest-${extras//,/_}"
     if [ ! -f "$stamp" ]; then
-        say "installing smavenus[$extras] into $VENV"
+        say "installing smavenus[$extras] and smavenus-dev into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-        "$VENV/bin/python" -m pip install -q -e "$SMAVENUS_ROOT[$extras]" >&2
+        # One pip run: smavenus-dev's requirement smavenus[bench] is met by this checkout.
+        "$VENV/bin/python" -m pip install -q -e "$SMAVENUS_ROOT[$extras]" \
+            -e "$SMAVENUS_ROOT/tools/dev" >&2
         rm -f "$VENV"/.smavenus-installed-*
         touch "$stamp"
     fi

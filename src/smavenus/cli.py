@@ -4,7 +4,8 @@
     smavenus decode --log capture.log        a candump -L (or any python-can) log → JSON lines
     smavenus decode --example                the capture shipped with the package
     smavenus config check FILE               every problem as section.key: reason, or the
-                                             effective configuration
+                                             effective configuration (and on stderr a
+                                             "FILE: notice: ..." line per renamed key)
     smavenus config example                  the commented example configuration
 
 Exit status: 0 success, 2 bad input (the one-line reason is on stderr).
@@ -105,12 +106,16 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
+    notices: list[str] = []
     try:
-        cfg = load_config(args.file)
+        cfg = load_config(args.file, notices)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
+    # Renamed keys still work, so the file is valid (exit 0); the notices say what to rename.
+    for notice in notices:
+        print(f"{args.file}: notice: {notice}", file=sys.stderr)
     print(dump_config(cfg), end="")
     return EXIT_OK
 

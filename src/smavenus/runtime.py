@@ -68,6 +68,7 @@ def run_service(main: ServiceMain, *, process: str) -> int:
 
 
 ConfiguredMain = Callable[[AppConfig, asyncio.Event], Awaitable[int | None]]
+MISSING_CONFIG = "--config FILE is required (print an example with: smavenus config example)"
 
 
 def service_main(
@@ -75,20 +76,35 @@ def service_main(
 ) -> int:
     """The ``main()`` of every service: ``--config FILE``, validate, log, run until stopped.
 
-    A bad configuration prints every problem (``section.key: reason``) and exits 2 before
-    anything starts, so a supervisor's restart loop shows the reason in the log.
+    ``--config`` is required: the built-in defaults describe no real battery, and a service
+    started without a file would command the SI from them. A missing flag or a bad
+    configuration prints the reason (every problem as ``section.key: reason``) and exits 2
+    before anything starts, so a supervisor's restart loop shows the reason in the log.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", type=Path, help="the TOML configuration (default: built-in)")
+    parser.add_argument("--config", type=Path, help="the TOML configuration (required)")
     args = parser.parse_args(argv)
+    if args.config is None:
+        # One line, not argparse's usage block: it is what a supervisor's log will show.
+        sys.stderr.write(f"{prog}: {MISSING_CONFIG}\n")
+        return EXIT_CONFIG
+    notices: list[str] = []
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, notices)
     except ConfigError as exc:
         sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
         return EXIT_CONFIG
     configure_logging(process, cfg.logging.level, cfg.logging.format)
+    _log_config_notices(process, notices)
     return run_service(lambda stop: run(cfg, stop), process=process)
+
+
+def _log_config_notices(process: str, notices: Sequence[str]) -> None:
+    """One ``config_key_deprecated`` warning per renamed key the file still uses."""
+    log = structlog.get_logger(process)
+    for notice in notices:
+        log.warning("config_key_deprecated", notice=notice)
 
 
 async def until_stopped_or_failed(stop: asyncio.Event, **failures: Awaitable[object]) -> int:

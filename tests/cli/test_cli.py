@@ -93,6 +93,21 @@ def test_config_check_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     ]
 
 
+def test_config_check_prints_a_notice_per_renamed_key_and_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text("[bms]\nbulk_current_a = 80.0\n\n[gateway]\nrebuild_backoff_max_s = 20.0\n")
+    result = run("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"{path}: notice: [bms] is now [controller]: rename the section (the old name still works)",
+        f"{path}: notice: gateway.rebuild_backoff_max_s is now gateway.reopen_backoff_max_s "
+        "(the old name still works)",
+    ]
+    controller = result.stdout.split("[controller]\n")[1].split("\n[")[0]
+    assert "bulk_current_a = 80.0" in controller  # read under its new name
+    assert "reopen_backoff_max_s = 20.0" in result.stdout
+
+
 def test_config_example_is_what_config_check_accepts(tmp_path: Path) -> None:
     example = run("config", "example")
     path = tmp_path / "example.toml"

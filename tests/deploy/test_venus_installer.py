@@ -60,9 +60,13 @@ def test_install_twice_then_uninstall(venus_root: Path, opkg: Path) -> None:
     calls = (opkg.parent / "opkg.calls").read_text().splitlines()
     assert calls[0] == "update"
     assert "python3-can" in calls[1] and "python3-dbus-fast" in calls[1]
-    # the package and its console scripts are in the venv under /data
+    # the package and its console scripts are in the venv under /data ...
     for script in ("smavenus", *SERVICES):
         assert (home / "venv" / "bin" / script).is_file(), script
+    # ... and only the main distribution: nothing that plays a Sunny Island
+    for script in ("smavenus-sim", "smavenus-bench"):
+        assert not (home / "venv" / "bin" / script).exists(), script
+    assert not (home / "src" / "tools").exists()
     checked = subprocess.run(
         [str(home / "venv" / "bin" / "smavenus"), "config", "check", str(home / "smavenus.toml")],
         capture_output=True, text=True, check=False,

@@ -278,5 +278,6 @@ async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_r
     standin = chain.localsettings
     await eventually(lambda: standin.value(path + "FloatVoltage") == 54.0, 3, "undone")
     log = chain.processes.log("smavenus-bms-controller")
-    assert "event=setting_rejected key=controller.float_voltage_v" in log  # …the controller refuses it
+    # …the controller refuses it
+    assert "event=setting_rejected key=controller.float_voltage_v" in log
     assert chain.sim()["f952"] is False

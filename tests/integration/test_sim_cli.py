@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +16,7 @@ import pytest
 
 from smavenus.protocol import decode
 from smavenus.protocol.specs import SI_STATUS_IDS
+from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.sim import SimProcess, sim_command
 
 FRAMES = 11 * 30  # thirty status cycles
@@ -169,3 +173,109 @@ def test_bad_arguments_exit_2_with_one_line_each(args: list[str], message: str) 
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stdout == ""
+
+
+REFUSAL = "smavenus-sim: refusing a real bus: "
+
+
+@pytest.mark.parametrize(
+    ("dbus_address", "message"),
+    [
+        (None, "DBUS_SYSTEM_BUS_ADDRESS is not set, so the battery monitor would go on the real"),
+        ("", "DBUS_SYSTEM_BUS_ADDRESS is not set, so the battery monitor would go on the real"),
+        (
+            "unix:path=/var/run/dbus/system_bus_socket",
+            "DBUS_SYSTEM_BUS_ADDRESS names the real system bus (/var/run/dbus/system_bus_socket)",
+        ),
+        (
+            "unix:path=/tmp/elsewhere;unix:path=/run/dbus/system_bus_socket",
+            "DBUS_SYSTEM_BUS_ADDRESS names the real system bus (/run/dbus/system_bus_socket)",
+        ),
+    ],
+)
+def test_a_battery_monitor_on_the_real_system_bus_is_refused(
+    tmp_path: Path, dbus_address: str | None, message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SYSTEM_BUS_ADDRESS"}
+    if dbus_address is not None:
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = dbus_address
+    link = tmp_path / "ttyACM-sim"
+    result = subprocess.run(
+        [*sim_command(), "--slcan-link", str(link), "--battery-monitor", "sim"],
+        capture_output=True, text=True, timeout=30, check=False, env=env,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(REFUSAL + message), result.stderr
+    assert "--force-real-bus" in result.stderr
+    assert not link.exists()  # refused before anything was created
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interface", "socketcan", "--channel", "lo"], "socketcan channel lo is not a vcan"),
+        (["--interface", "socketcan", "--channel", "vcan-none"], "no such network interface"),
+        (["--interface", "slcan", "--channel", "/dev/ttyACM0"], "--interface slcan drives CAN"),
+        (["--interface", "pcan", "--channel", "PCAN_USBBUS1"], "--interface pcan drives CAN"),
+    ],
+)
+def test_a_can_channel_that_is_not_virtual_is_refused(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [*sim_command(), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(REFUSAL) and message in result.stderr, result.stderr
+
+
+def test_a_battery_monitor_on_a_private_bus_is_not_refused(
+    tmp_path: Path, dbus_daemon: PrivateDbusDaemon
+) -> None:
+    with SimProcess(tmp_path, speed=10, battery_monitor="sim") as sim:
+        assert sim.status()["ok"] is True
+    assert sim.returncode == 0
+    log = sim.log_path.read_text()
+    assert "real_bus_forced" not in log and "refusing" not in log, log
+
+
+def read_until(fd: int, wanted: bytes, timeout_s: float) -> bytes:
+    """Bytes from ``fd`` until ``wanted`` has been seen (or the deadline passes)."""
+    received = b""
+    deadline = time.monotonic() + timeout_s
+    while wanted not in received:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"{wanted!r} not seen in {received[-200:]!r}"
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if readable:
+            received += os.read(fd, 4096)
+    return received
+
+
+def test_force_real_bus_overrides_the_refusal_with_a_warning(tmp_path: Path) -> None:
+    """python-can's slcan on a serial port counts as real; here the "adapter" is our pty."""
+    adapter, port = os.openpty()
+    log_path = tmp_path / "sim.log"
+    try:
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [*sim_command(), "--interface", "slcan", "--channel", os.ttyname(port),
+                 "--force-real-bus", "--log-format", "plain"],
+                stdout=subprocess.PIPE, stderr=log, text=True,
+            )  # fmt: skip
+        try:
+            traffic = read_until(adapter, b"\rt30", timeout_s=30)  # opened, then SI frames
+            assert b"S6\r" in traffic and b"O\r" in traffic  # 500 kbit/s, channel opened
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, _ = process.communicate(timeout=30)
+    finally:
+        os.close(adapter)
+        os.close(port)
+    text = log_path.read_text()
+    assert process.returncode == 0, text
+    forced = [line for line in text.splitlines() if "event=real_bus_forced" in line]
+    assert len(forced) == 1, text
+    assert forced[0].startswith("level=warning ") and "bus=can" in forced[0]
+    assert "--interface slcan drives CAN hardware" in forced[0]
+    assert "BMS frames received: 0" in out

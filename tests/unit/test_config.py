@@ -36,7 +36,8 @@ def test_shipped_example_is_valid_and_equals_the_defaults() -> None:
 
 def test_unknown_keys_are_rejected_with_their_location() -> None:
     assert problems_of({"controller": {"absorbtion_voltage_v": 56}}) == [
-        "controller.absorbtion_voltage_v: unknown key (check the spelling against the example config)"
+        "controller.absorbtion_voltage_v: "
+        "unknown key (check the spelling against the example config)"
     ]
     assert problems_of({"canbus": {}})[0].startswith("canbus: unknown key")
 

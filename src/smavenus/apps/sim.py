@@ -9,7 +9,9 @@
 
 On a pty the first line on stdout is the path to give the gateway (``[can] interface =
 "slcan"``, ``channel = <path>``). SIGTERM or SIGINT stops it; the summary of what the SI did
-is printed on stdout at exit. Exit status: 0 done, 1 crashed, 2 bad arguments or scenario.
+is printed on stdout at exit. It refuses a real bus (the system D-Bus, a CAN interface that is
+not virtual; see :mod:`smavenus.io.sim.real_bus`) unless ``--force-real-bus`` is given.
+Exit status: 0 done, 1 crashed, 2 bad arguments or scenario, or a real bus refused.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from smavenus import __version__
 from smavenus.errors import ConfigError
 from smavenus.io.sim.control import request
-from smavenus.io.sim.links import CanLink, PythonCanLink, SlcanLink
+from smavenus.io.sim.links import PythonCanLink, SiLink, SlcanLink
+from smavenus.io.sim.real_bus import can_refusal, dbus_refusal
 from smavenus.io.sim.runner import SimRunner
 from smavenus.log import configure_logging
 from smavenus.runtime import EXIT_CONFIG, EXIT_OK, run_service
@@ -35,6 +40,7 @@ from smavenus.sim import Simulation, load_scenario
 from smavenus.sim.scenario import Scenario, packaged_scenarios
 
 PROG = "smavenus-sim"
+log = structlog.get_logger("smavenus.sim")
 
 #: ``smavenus-sim ctl SOCKET <shortcut>`` → the control request it sends.
 SHORTCUTS: dict[str, dict[str, Any]] = {
@@ -93,17 +99,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-systemcalc", action="store_true", help="without com.victronenergy.system")
     p.add_argument("--control", type=Path, metavar="SOCKET", help="Unix control socket")
+    p.add_argument(
+        "--force-real-bus",
+        action="store_true",
+        help="run even on the real system D-Bus or a CAN interface that is not virtual "
+        "(logged as a warning)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="auto", choices=["auto", "console", "plain", "json"])
     return p
 
 
-def _link(args: argparse.Namespace) -> CanLink:
+def _link(args: argparse.Namespace) -> SiLink:
     if args.interface and (args.slcan_link or args.pty_file):
         raise ConfigError(["--interface and --slcan-link/--pty-file are exclusive"])
     if args.interface:
         return PythonCanLink(args.interface, args.channel)
     return SlcanLink(args.slcan_link)
+
+
+def _real_bus_refusals(args: argparse.Namespace) -> dict[str, str]:
+    """``{"dbus" | "can": reason}`` for each real bus these arguments would reach."""
+    refusals: dict[str, str] = {}
+    if args.battery_monitor is not None:  # only the battery monitor publishes on D-Bus
+        dbus_reason = dbus_refusal(os.environ)
+        if dbus_reason is not None:
+            refusals["dbus"] = dbus_reason
+    if args.interface:  # the pty link (--slcan-link) is the adapter itself: always private
+        can_reason = can_refusal(args.interface, args.channel)
+        if can_reason is not None:
+            refusals["can"] = can_reason
+    return refusals
 
 
 def _say(*lines: str, err: bool = False) -> None:
@@ -209,6 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             _say(f"{PROG}: {problem}", err=True)
         return EXIT_CONFIG
+    refusals = _real_bus_refusals(args)
+    if refusals and not args.force_real_bus:
+        reasons = "; ".join(refusals.values())
+        _say(f"{PROG}: refusing a real bus: {reasons} (--force-real-bus overrides)", err=True)
+        return EXIT_CONFIG
+    for bus, reason in refusals.items():
+        log.warning("real_bus_forced", bus=bus, reason=reason)
     return run_service(lambda stop: _serve(args, scenario, stop), process=PROG)
 
 

@@ -31,7 +31,8 @@ from smavenus.io.sim.control import request
 
 
 def sim_command() -> list[str]:
-    """The installed console script next to this interpreter, else ``python -m``."""
+    """The ``smavenus-sim`` console script next to this interpreter (the development
+    distribution ``tools/dev`` installs it), else ``python -m smavenus.apps.sim``."""
     script = shutil.which("smavenus-sim", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "smavenus.apps.sim"]
 

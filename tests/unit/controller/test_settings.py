@@ -61,8 +61,8 @@ def test_float_above_absorption_is_refused_with_the_reason_and_the_old_value_kep
     outcome = apply(cfg, {"float_voltage_v": 56.5})
     assert outcome.config is cfg and outcome.accepted == {}
     assert outcome.rejected == {
-        "float_voltage_v": "controller.float_voltage_v: 56.5 V must be below controller.absorption_voltage_v "
-        "(56.0 V)"
+        "float_voltage_v": "controller.float_voltage_v: 56.5 V must be below "
+        "controller.absorption_voltage_v (56.0 V)"
     }
 
 

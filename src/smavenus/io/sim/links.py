@@ -27,7 +27,9 @@ OpenCallback = Callable[[], None]
 SMA_BITRATE = 500_000
 
 
-class CanLink(Protocol):
+class SiLink(Protocol):
+    """The simulated SI's link to the bus: :class:`SlcanLink` or :class:`PythonCanLink`."""
+
     description: str
 
     async def start(self, on_frame: FrameCallback, on_open: OpenCallback | None = None) -> None:

@@ -29,7 +29,7 @@ from typing import IO, Any
 import structlog
 
 from smavenus.io.sim.control import ControlServer
-from smavenus.io.sim.links import CanLink
+from smavenus.io.sim.links import SiLink
 from smavenus.io.sim.victron import SimBatteryMonitor, SimSystemCalc
 from smavenus.sim.clock import SimClock
 from smavenus.sim.control import ApplyRequest, answer
@@ -47,7 +47,7 @@ class SimRunner:
     def __init__(
         self,
         sim: Simulation,
-        link: CanLink,
+        link: SiLink,
         *,
         speed: float = 1.0,
         start_on_open: bool = False,

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smavenus.gateway.core import GatewayCore, Instant, SendFrames
+from smavenus.gateway.actions import Instant, SendFrames
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.frameset import FrameSet
 from smavenus.gateway.limits import Limits, ceil_to, clamp_limits, floor_to
 from smavenus.gateway.policy import ResumePoint

@@ -31,11 +31,11 @@ from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.io.sim.control import request
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
+from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import (
     DBUS,
     ControllerListener,
     Processes,
-    eventually,
     write_config,
 )
 
@@ -277,6 +277,6 @@ async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_r
     assert chain.localsettings is not None
     standin = chain.localsettings
     await eventually(lambda: standin.value(path + "FloatVoltage") == 54.0, 3, "undone")
-    log = chain.processes.log("smavenus-bms-controller")
-    assert "event=setting_rejected key=controller.float_voltage_v" in log  # …the controller refuses it
+    log = chain.processes.log("smavenus-bms-controller")  # …the controller refuses it
+    assert "event=setting_rejected key=controller.float_voltage_v" in log
     assert chain.sim()["f952"] is False

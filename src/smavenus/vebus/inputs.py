@@ -54,7 +54,7 @@ class Conditions:
 
 @dataclass(frozen=True)
 class Options:
-    """The configuration choices the mapping needs."""
+    """The configuration choices the path values depend on."""
 
     generator_as_ac_in_2: bool = False
     grid_lost_alarm: bool = True

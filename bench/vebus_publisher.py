@@ -42,7 +42,8 @@ from smavenus.io.dbus import call, connect_system_bus
 from smavenus.ipc import names
 from smavenus.ipc.messages import SiSnapshot
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
-from smavenus.vebus.core import CoreSettings, VebusCore
+from smavenus.vebus.core import VebusCore
+from smavenus.vebus.settings import CoreSettings
 from smavenus.vebus.state import PublisherState
 from smavenus.victron.items import ItemStore
 

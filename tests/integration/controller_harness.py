@@ -10,12 +10,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,21 +109,6 @@ class ControllerListener:
     @property
     def command(self) -> BmsCommand | None:
         return self.commands[-1][1] if self.commands else None
-
-
-async def eventually(
-    predicate: Callable[[], Any],
-    timeout_s: float = 5.0,
-    what: str = "condition",
-    logs: Callable[[], str] | None = None,
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{what} not reached in {timeout_s} s" + ("\n" + logs() if logs else "")
-            )
-        await asyncio.sleep(0.02)
 
 
 DBL, INT, STR = ItemType.DOUBLE, ItemType.INT, ItemType.STRING

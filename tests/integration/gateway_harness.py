@@ -56,6 +56,7 @@ from smavenus.protocol import (
 )
 from smavenus.protocol.specs import BMS_CYCLE_IDS
 from smavenus.slcan.device import HostFrame
+from smavenus.testing.waiting import eventually
 
 GATEWAY = shutil.which("smavenus-can-gateway", path=str(Path(sys.executable).parent))
 
@@ -63,17 +64,6 @@ GATEWAY = shutil.which("smavenus-can-gateway", path=str(Path(sys.executable).par
 def max_gap(times: list[float]) -> float:
     """The longest interval between consecutive times (how long the SI went without)."""
     return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
-
-
-async def eventually(
-    condition: Callable[[], object], timeout_s: float = 5.0, what: str = "condition"
-) -> None:
-    """Wait until ``condition()`` is truthy (checked every 10 ms) or fail after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # -- the Sunny Island, behind a simulated USB adapter ----------------------------------------
@@ -357,11 +347,7 @@ class GatewayListener:
 
 
 async def wait_for_gateway(listener: GatewayListener, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await listener.gateway_on_bus():
-        if time.monotonic() > deadline:
-            raise AssertionError("the gateway never appeared on D-Bus")
-        await asyncio.sleep(0.05)
+    await eventually(listener.gateway_on_bus, timeout_s, "the gateway to appear on D-Bus")
 
 
 Check = Callable[[], Awaitable[bool]]

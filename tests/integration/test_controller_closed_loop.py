@@ -31,11 +31,11 @@ from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.io.sim.control import request
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
+from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import (
     DBUS,
     ControllerListener,
     Processes,
-    eventually,
     write_config,
 )
 

@@ -8,7 +8,7 @@ can vanish and come back with a new unique name, as a restarted Venus service do
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from dbus_fast.aio import MessageBus
@@ -16,15 +16,8 @@ from dbus_fast.aio import MessageBus
 from smavenus.controller.inputs import MonitorSample
 from smavenus.io.controller.monitor import BatteryMonitor
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import BATTERY_SPECS, SYSTEM_SPECS, Service, shunt
-
-
-async def eventually(predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    for _ in range(int(timeout_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 class Samples:
@@ -80,13 +73,13 @@ async def test_follows_the_battery_systemcalc_selected_and_its_updates(
     )
 
     a.publish(voltage=53.4)  # ItemsChanged from the monitor
-    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.4)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.4, 3.0)
     a.properties_changed("/Dc/0/Current", 12.5)  # PropertiesChanged from it
-    await eventually(lambda: samples.last is not None and samples.last.current_a == 12.5)
+    await eventually(lambda: samples.last is not None and samples.last.current_a == 12.5, 3.0)
 
     system.properties_changed("/ActiveBatteryService", "com.victronenergy.battery/513")
-    await eventually(lambda: monitor.service == "com.victronenergy.battery.ttyS6")
-    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 52.0)
+    await eventually(lambda: monitor.service == "com.victronenergy.battery.ttyS6", 3.0)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 52.0, 3.0)
     a.publish(voltage=57.0)  # the old monitor no longer counts
     await asyncio.sleep(0.2)
     assert samples.last is not None and samples.last.voltage_v == 52.0
@@ -106,7 +99,7 @@ async def test_a_systemcalc_restart_keeps_the_monitor(
     await system.vanish()
     await asyncio.sleep(0.2)
     battery.publish(voltage=53.3)
-    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.3)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.3, 3.0)
     assert monitor.service == "com.victronenergy.battery.ttyS5"
     await start(services, Service("com.victronenergy.system", SYSTEM_SPECS, system_values))
     await asyncio.sleep(0.2)
@@ -124,12 +117,12 @@ async def test_a_vanished_monitor_is_reported_at_once_and_followed_when_it_retur
     await monitor.start()
     assert samples.last is not None
     await services[0].vanish()
-    await eventually(lambda: samples.last is None)
+    await eventually(lambda: samples.last is None, 3.0)
     replacement = Service(name, BATTERY_SPECS, shunt(512, 51.7))  # a new owner
     await start(services, replacement)
-    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 51.7)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 51.7, 3.0)
     replacement.publish(voltage=51.9)
-    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 51.9)
+    await eventually(lambda: samples.last is not None and samples.last.voltage_v == 51.9, 3.0)
     await monitor.stop()
 
 
@@ -154,7 +147,7 @@ async def test_no_usable_monitor_means_none(
     await monitor.start()
     assert monitor.service is None and samples.last is None
     system.properties_changed("/ActiveBatteryService", "com.victronenergy.battery/512")
-    await eventually(lambda: samples.last is not None)
+    await eventually(lambda: samples.last is not None, 3.0)
     await monitor.stop()
 
 
@@ -168,7 +161,7 @@ async def test_a_disconnected_monitor_is_no_monitor(
     await monitor.start()
     assert samples.last is not None
     battery.publish(connected=0)
-    await eventually(lambda: samples.last is None)
+    await eventually(lambda: samples.last is None, 3.0)
     await monitor.stop()
 
 
@@ -182,7 +175,9 @@ async def test_a_quiet_monitor_is_polled_so_idle_values_stay_fresh(
     await monitor.start()
     assert samples.last is not None
     first = samples.last.updated_at
-    await eventually(lambda: samples.last is not None and samples.last.updated_at > first + 0.3)
+    await eventually(
+        lambda: samples.last is not None and samples.last.updated_at > first + 0.3, 3.0
+    )
     await services[0].vanish()  # no answer any more: the values age
-    await eventually(lambda: samples.last is None)
+    await eventually(lambda: samples.last is None, 3.0)
     await monitor.stop()

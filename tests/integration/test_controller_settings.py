@@ -23,13 +23,13 @@ from smavenus.ipc import names
 from smavenus.ipc.messages import ControllerStatus
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
+from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import (
     BATTERY_SPECS,
     SYSTEM_SPECS,
     ControllerListener,
     Processes,
     Service,
-    eventually,
     shunt,
     write_config,
 )

@@ -16,8 +16,7 @@ from smavenus.io.can.notifier import DrainingNotifier
 from smavenus.io.can.slcan import ChunkedSlcanBus
 from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.slcan.device import HostFrame
-
-from .gateway_harness import eventually
+from smavenus.testing.waiting import eventually
 
 SI_IDS = frozenset(range(0x300, 0x30B))
 

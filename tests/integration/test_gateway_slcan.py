@@ -19,13 +19,13 @@ from dbus_fast.errors import DBusError
 from smavenus.ipc import names
 from smavenus.protocol import AlarmCondition, AlarmsWarnings, BatteryStatus, SocSoh, decode
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from smavenus.testing.waiting import eventually
 
 from .gateway_harness import (
     Controller,
     FakeSi,
     GatewayListener,
     GatewayProcess,
-    eventually,
     max_gap,
     si_cycle,
     slcan_config,

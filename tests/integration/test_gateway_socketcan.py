@@ -18,8 +18,9 @@ from dbus_fast.aio import MessageBus
 from smavenus.apps.can_gateway import run_gateway
 from smavenus.config import parse_config
 from smavenus.protocol import ChargeLimits, decode
+from smavenus.testing.waiting import eventually
 
-from .gateway_harness import Controller, GatewayListener, eventually, si_cycle, wait_for_gateway
+from .gateway_harness import Controller, GatewayListener, si_cycle, wait_for_gateway
 
 pytestmark = pytest.mark.skipif(
     not Path("/sys/class/net/vcan0").exists(), reason="needs a vcan0 interface (Linux vcan)"

@@ -16,8 +16,9 @@ from smavenus.io.files import write_atomically
 from smavenus.io.gateway.command_file import read_boot_id, state_file
 from smavenus.io.sdnotify import SdNotifier
 from smavenus.ipc.messages import BmsCommand
+from smavenus.testing.waiting import eventually
 
-from .gateway_harness import FakeSi, GatewayProcess, eventually, slcan_config, write_config
+from .gateway_harness import FakeSi, GatewayProcess, slcan_config, write_config
 
 STALLING_GATEWAY = Path(__file__).with_name("stalling_gateway.py")
 

@@ -24,8 +24,9 @@ from smavenus.apps.can_gateway import run_gateway
 from smavenus.config import AppConfig, parse_config
 from smavenus.io.gateway.runtime import GatewayRuntime
 from smavenus.protocol import BatteryStatus, ChargeLimits, decode
+from smavenus.testing.waiting import eventually
 
-from .gateway_harness import Controller, GatewayListener, eventually, si_cycle, wait_for_gateway
+from .gateway_harness import Controller, GatewayListener, si_cycle, wait_for_gateway
 
 _channels = itertools.count()
 

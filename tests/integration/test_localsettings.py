@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from dbus_fast.aio import MessageBus
 from smavenus.io.dbus import call, connect_system_bus
 from smavenus.io.dbus.localsettings import LocalSettings, SettingSpec
 from smavenus.testing.localsettings import LocalSettingsStandIn
+from smavenus.testing.waiting import eventually
 
 ABSORPTION = SettingSpec("/Settings/SmaVenus/Controller/AbsorptionVoltage", 56.0, 41.0, 63.0)
 INSTANCE = SettingSpec("/Settings/Devices/smavenus_can0/ClassAndVrmInstance", "vebus:276")
@@ -24,14 +24,6 @@ async def standin(state: Path | None = None) -> tuple[MessageBus, LocalSettingsS
     return bus, service
 
 
-async def wait_for(predicate: Any, timeout_s: float = 3.0) -> None:
-    for _ in range(int(timeout_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 async def test_settings_are_created_with_defaults_and_followed(system_bus: MessageBus) -> None:
     settings_bus, service = await standin()
     changes: list[tuple[str, Any]] = []
@@ -40,7 +32,7 @@ async def test_settings_are_created_with_defaults_and_followed(system_bus: Messa
     assert client.available
     assert client.values[ABSORPTION.path] == 56.0
     service.set_local(ABSORPTION.path, 55.5)  # the user changes it in the GUI
-    await wait_for(lambda: client.values[ABSORPTION.path] == 55.5)
+    await eventually(lambda: client.values[ABSORPTION.path] == 55.5, 3.0)
     assert changes == [(ABSORPTION.path, 56.0), (ABSORPTION.path, 55.5)]
     settings_bus.disconnect()
 
@@ -89,9 +81,9 @@ async def test_client_recreates_settings_when_localsettings_restarts(
     await client.start()
     await client.set(ABSORPTION.path, 55.0)
     settings_bus.disconnect()
-    await wait_for(lambda: not client.available)
+    await eventually(lambda: not client.available, 3.0)
     settings_bus, _ = await standin(state)  # comes back with its persisted values
-    await wait_for(lambda: client.available)
+    await eventually(lambda: client.available, 3.0)
     assert client.values[ABSORPTION.path] == 55.0
     assert available == [True, False, True]
     settings_bus.disconnect()

@@ -28,8 +28,9 @@ from smavenus.io.sim.control import request
 from smavenus.ipc import names
 from smavenus.ipc.messages import ControllerStatus, SiSnapshot
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from smavenus.testing.waiting import eventually
 from smavenus.vebus.enums import ActiveInput, VebusState
-from tests.integration.vebus_peers import BUSITEM, DBUS, Client, eventually
+from tests.integration.vebus_peers import BUSITEM, DBUS, Client
 
 BIN = Path(sys.executable).parent
 CYCLE_S = 0.25

@@ -17,7 +17,8 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.ipc.messages import SiSnapshot
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
-from tests.integration.vebus_peers import Client, GatewayPeer, eventually
+from smavenus.testing.waiting import eventually
+from tests.integration.vebus_peers import Client, GatewayPeer
 from tests.unit.vebus.si import NO_GRID, relay, scene, snapshot
 
 SAVE_INTERVAL_S = 1.0

@@ -22,6 +22,7 @@ from smavenus.io.dbus import call, connect_system_bus, new_signal
 from smavenus.ipc import names
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.localsettings import LocalSettingsStandIn
+from smavenus.testing.waiting import eventually
 from smavenus.vebus.paths import vebus_paths
 from smavenus.victron.items import ItemType
 from tests.integration.vebus_peers import (
@@ -29,7 +30,6 @@ from tests.integration.vebus_peers import (
     Client,
     GatewayPeer,
     Publisher,
-    eventually,
     settle,
 )
 from tests.unit.vebus.si import gateway_health, scene, snapshot

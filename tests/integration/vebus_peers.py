@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
@@ -131,20 +130,6 @@ class Client:
             return None
         (owner,) = await call(self.bus, *DBUS, "GetNameOwner", signature="s", body=[self.service])
         return str(owner)
-
-
-async def eventually(predicate: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    """Poll ``predicate`` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
 
 
 async def settle(seconds: float = 0.2) -> None:

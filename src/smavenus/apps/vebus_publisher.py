@@ -28,7 +28,8 @@ from smavenus.io.publisher.service import VebusDbusService, gateway_remote_on_of
 from smavenus.ipc import feeds as feeds_
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.runtime import service_main, until_stopped_or_failed
-from smavenus.vebus.core import CoreSettings, VebusCore, service_suffix
+from smavenus.vebus.core import VebusCore
+from smavenus.vebus.settings import CoreSettings, service_suffix
 from smavenus.vebus.state import PublisherState
 
 PROCESS = "vebus-publisher"

@@ -13,12 +13,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smavenus.protocol import CVL_RANGE_V, DVL_RANGE_V
+
 #: SMA-TI §5.1: the SI must not be sent values faster than every 200 ms.
 SMA_INHIBIT_TIME_S = 0.2
 #: SMA-TI §5.1: the SI faults (F952) after 60 s without BMS frames.
 SMA_BMS_TIMEOUT_S = 60.0
 
 Volts = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _sma_range(volts: tuple[float, float]) -> str:
+    return f"SMA range {volts[0]:g}-{volts[1]:g} V"
 
 
 class _Section(BaseModel):
@@ -55,10 +61,16 @@ class BatteryConfig(_Section):
     cell_count: int = Field(16, ge=1, le=32)
     capacity_ah: float = Field(280.0, gt=0, le=65534, allow_inf_nan=False)
     max_charge_voltage_v: Volts = Field(
-        56.8, ge=41.0, le=63.0, description="hard ceiling for CVL (SMA range 41-63 V)"
+        56.8,
+        ge=CVL_RANGE_V[0],
+        le=CVL_RANGE_V[1],
+        description=f"hard ceiling for CVL ({_sma_range(CVL_RANGE_V)})",
     )
     min_discharge_voltage_v: Volts = Field(
-        44.8, ge=41.0, le=48.0, description="hard floor for DVL (SMA range 41-48 V)"
+        44.8,
+        ge=DVL_RANGE_V[0],
+        le=DVL_RANGE_V[1],
+        description=f"hard floor for DVL ({_sma_range(DVL_RANGE_V)})",
     )
     max_charge_current_a: float = Field(
         140.0, ge=0.0, le=1200.0, allow_inf_nan=False, description="hard ceiling for CCL"

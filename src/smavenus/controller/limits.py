@@ -20,12 +20,13 @@ import enum
 from dataclasses import dataclass, replace
 
 from smavenus.config import AppConfig
+from smavenus.protocol import CVL_RANGE_V, DVL_RANGE_V
 
 #: How fast a voltage limit may relax (V per second).
 VOLTAGE_RAMP_V_PER_S = 0.1
 #: SMA-TI ranges of 0x351.
-SMA_CVL_MIN_V, SMA_CVL_MAX_V = 41.0, 63.0
-SMA_DVL_MIN_V, SMA_DVL_MAX_V = 41.0, 48.0
+SMA_CVL_MIN_V, SMA_CVL_MAX_V = CVL_RANGE_V
+SMA_DVL_MIN_V, SMA_DVL_MAX_V = DVL_RANGE_V
 STEP_CURRENT_A = 1.0
 
 

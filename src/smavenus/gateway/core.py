@@ -2,7 +2,7 @@
 
 Sans-I/O in the h11/aioquic manner: the edge feeds it what happened (a frame arrived, a
 command arrived, the bus opened or died, a timer fired) with the time, and gets back a list
-of :data:`Action` s to carry out. The edge re-arms one timer at
+of :data:`~smavenus.gateway.actions.Action` s to carry out. The edge re-arms one timer at
 :meth:`GatewayCore.next_deadline` after every call. Nothing here reads a clock, touches a bus
 or logs; log lines are returned as :class:`~smavenus.events.LogEvent` actions so that *which*
 transitions get logged, and how often, is decided (and tested) here.
@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from smavenus.errors import FrameDecodeError
 from smavenus.events import LogEvent
+from smavenus.gateway.actions import (
+    Action,
+    CloseBus,
+    Instant,
+    PersistCommand,
+    PublishHealth,
+    PublishSnapshot,
+    ReopenBus,
+    SendFrames,
+)
 from smavenus.gateway.frameset import FrameSet, build_frame_set, sent_limits
 from smavenus.gateway.health import Counters, Throttle
 from smavenus.gateway.link import LinkChange, LinkSupervisor
@@ -34,56 +43,6 @@ LOG_THROTTLE_S = 60.0
 #: SI CAN ID → its field name in :class:`SiSnapshot`, from the frame table.
 SI_FIELD_BY_ID: Mapping[int, str] = {spec.can_id: spec.name for spec in SI_FRAMES}
 SI_BATTERY_STATUS_ID = 0x305
-
-
-class Instant(NamedTuple):
-    """One reading of both clocks: monotonic for every age and deadline, unix for messages."""
-
-    monotonic: float
-    unix: float
-
-
-@dataclass(frozen=True, slots=True)
-class SendFrames:
-    """Send (or, on a kernel-timed bus, install) this frame set now."""
-
-    frames: FrameSet
-    output: BmsOutput
-
-
-@dataclass(frozen=True, slots=True)
-class PublishSnapshot:
-    snapshot: SiSnapshot
-
-
-@dataclass(frozen=True, slots=True)
-class PublishHealth:
-    health: GatewayHealth
-
-
-@dataclass(frozen=True, slots=True)
-class PersistCommand:
-    command: BmsCommand
-
-
-@dataclass(frozen=True, slots=True)
-class CloseBus:
-    """Close the open bus: the core found it unusable (bus-off for too long)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReopenBus:
-    """Open the bus again (it is closed); the core has called :meth:`LinkSupervisor.opening`."""
-
-    reason: str
-
-
-#: What the edge must carry out, in order.
-Action = (
-    SendFrames | PublishSnapshot | PublishHealth | PersistCommand | CloseBus | ReopenBus | LogEvent
-)
 
 
 class GatewayCore:

@@ -5,9 +5,10 @@ forged command) must never make the gateway send more than the configured maximu
 voltage or current, more than the maximum discharge current, or less than the minimum
 discharge voltage. This is the last code every 0x351 value passes before it is encoded.
 
-Values are also *quantized toward safety* to the wire resolution (0.1 V, 0.1 A): the codec
-rounds to the nearest step, which could otherwise turn a 56.85 V ceiling into 56.9 V on the
-wire. Ceilings round down, the discharge-voltage floor rounds up.
+Values are also *quantized toward safety* to the wire resolution (0.1 V, 0.1 A), in each
+field's own direction from the frame table (:class:`~smavenus.protocol.fields.Rounding`):
+ceilings round down, the discharge-voltage floor rounds up. The codec rounds the same way
+when it encodes; quantizing here as well makes the values reported as sent the wire's.
 """
 
 from __future__ import annotations
@@ -17,21 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smavenus.gateway.settings import HardLimits
-from smavenus.protocol.fields import Scaled
-from smavenus.protocol.specs import SPECS_BY_ID
+from smavenus.protocol.fields import Rounding, Scaled
+from smavenus.protocol.specs import CVL_RANGE_V, DVL_RANGE_V, scaled_field
 
-
-def _field(name: str) -> Scaled:
-    for field in SPECS_BY_ID[0x351].fields:
-        if field.name == name and isinstance(field, Scaled):
-            return field
-    raise LookupError(name)  # pragma: no cover - the frame table defines all four
-
-
-#: The four 0x351 fields, from the frame table (their SMA ranges and resolutions).
+#: The four 0x351 fields, from the frame table (their resolutions and rounding directions).
 CVL, CCL, DCL, DVL = (
-    _field(n)
-    for n in ("charge_voltage_v", "charge_current_a", "discharge_current_a", "discharge_voltage_v")
+    scaled_field(0x351, name)
+    for name in (
+        "charge_voltage_v",
+        "charge_current_a",
+        "discharge_current_a",
+        "discharge_voltage_v",
+    )
 )
 
 
@@ -52,20 +50,6 @@ class Clamped:
     changes: dict[str, str]
 
 
-def _steps(value: float, step: float) -> float:
-    # Rounded to 6 decimals first: 56.8 / 0.1 is 567.9999999999999 in binary floating point.
-    return round(value / step, 6)
-
-
-def floor_to(value: float, step: float) -> float:
-    # round(…, 9): 568 × 0.1 is 56.800000000000004, which reads as above a 56.8 V ceiling.
-    return round(math.floor(_steps(value, step)) * step, 9)
-
-
-def ceil_to(value: float, step: float) -> float:
-    return round(math.ceil(_steps(value, step)) * step, 9)
-
-
 @dataclass(frozen=True, slots=True)
 class _Bound:
     """One row of the clamping table: the range of a 0x351 value and its safe direction."""
@@ -75,8 +59,11 @@ class _Bound:
     high: Callable[[HardLimits], float]
     low_name: str
     high_name: str
-    #: True when a larger value is the safe side (DVL: stop discharging sooner).
-    larger_is_safer: bool = False
+
+    @property
+    def larger_is_safer(self) -> bool:
+        """A floor (DVL: a higher one stops discharging sooner), as its rounding says."""
+        return self.field.rounding is Rounding.UP
 
 
 _BOUNDS: tuple[_Bound, ...] = (
@@ -84,7 +71,7 @@ _BOUNDS: tuple[_Bound, ...] = (
     _Bound(
         CVL,
         lambda h: h.min_discharge_voltage_v,
-        lambda h: min(h.max_charge_voltage_v, _maximum(CVL)),
+        lambda h: min(h.max_charge_voltage_v, CVL_RANGE_V[1]),
         "battery.min_discharge_voltage_v",
         "battery.max_charge_voltage_v",
     ),
@@ -106,17 +93,11 @@ _BOUNDS: tuple[_Bound, ...] = (
     _Bound(
         DVL,
         lambda h: h.min_discharge_voltage_v,
-        lambda h: _maximum(DVL),
+        lambda h: DVL_RANGE_V[1],
         "battery.min_discharge_voltage_v",
         "SMA's maximum DVL",
-        larger_is_safer=True,
     ),
 )
-
-
-def _maximum(field: Scaled) -> float:
-    assert field.maximum is not None
-    return field.maximum
 
 
 def _clamp_one(bound: _Bound, value: float, hard: HardLimits) -> tuple[float, str | None]:
@@ -137,9 +118,9 @@ def _clamp_one(bound: _Bound, value: float, hard: HardLimits) -> tuple[float, st
         value, why = high, f"{value} {unit} above {bound.high_name} ({high} {unit})"
     elif value < low:
         value, why = low, f"{value} {unit} below {bound.low_name} ({low} {unit})"
-    step = bound.field.scale
-    quantized = min(ceil_to(value, step), high) if bound.larger_is_safer else floor_to(value, step)
-    return quantized, why
+    quantized = bound.field.quantize(value)
+    # A floor rounded up can pass a ceiling that is not on the grid; the ceiling wins.
+    return (min(quantized, high) if bound.larger_is_safer else quantized), why
 
 
 def clamp_limits(requested: Limits, hard: HardLimits) -> Clamped:

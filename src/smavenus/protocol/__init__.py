@@ -1,7 +1,7 @@
 """The SMA Sunny Island CAN protocol, sans-I/O: frame models, their layouts, and the codec."""
 
 from smavenus.protocol.codec import decode, encode, frame_to_dict, spec_for
-from smavenus.protocol.fields import PairState
+from smavenus.protocol.fields import PairState, Rounding
 from smavenus.protocol.frames import (
     AlarmCondition,
     AlarmsWarnings,
@@ -32,15 +32,20 @@ from smavenus.protocol.frames import (
 )
 from smavenus.protocol.specs import (
     BMS_CYCLE_IDS,
+    CVL_RANGE_V,
+    DVL_RANGE_V,
     FRAME_SPECS,
     SI_STATUS_IDS,
     SPECS_BY_ID,
     Direction,
     FrameSpec,
+    scaled_field,
 )
 
 __all__ = [
     "BMS_CYCLE_IDS",
+    "CVL_RANGE_V",
+    "DVL_RANGE_V",
     "FRAME_SPECS",
     "SI_STATUS_IDS",
     "SPECS_BY_ID",
@@ -70,11 +75,13 @@ __all__ = [
     "RelayBits",
     "RelayStatus",
     "RemoteOnOff",
+    "Rounding",
     "SiStatus",
     "SocSoh",
     "TotalLoad",
     "decode",
     "encode",
     "frame_to_dict",
+    "scaled_field",
     "spec_for",
 ]

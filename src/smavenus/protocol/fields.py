@@ -8,8 +8,10 @@ Encoding rules (the same for every numeric field, so they are stated once here):
 
 * ``None`` means "not provided" and is written as SMA's invalid marker (0x8000 for signed,
   0xFFFF for unsigned 16-bit fields), which tells the Sunny Island to use its internal default.
-* Values are **rounded** half away from zero to the field's resolution, never truncated
-  (the original driver truncated: 16.4 % went out as 16.39 %).
+* Values are **rounded** to the field's resolution in the field's own direction
+  (:class:`Rounding`), never truncated (the original driver truncated: 16.4 % went out as
+  16.39 %). Measurements round half away from zero; a safety limit rounds toward its safe
+  side, so that no caller can turn a 56.85 V charge-voltage ceiling into 56.9 V on the wire.
 * Values are **clamped** to the field's documented range (SMA-TI tables) and always to the
   range the raw integer can carry without colliding with the invalid marker.
 * NaN is refused with :class:`FrameEncodeError`: it is a bug in the caller, not a value.
@@ -83,6 +85,41 @@ def round_half_away(value: float) -> int:
     return int(math.copysign(math.floor(abs(cleaned) + 0.5), cleaned))
 
 
+def _whole_steps(value: float, step: float) -> float:
+    # Rounded to 6 decimals first: 56.8 / 0.1 is 567.9999999999999 in binary floating point,
+    # which must not lose a whole step when rounded down.
+    return round(value / step, 6)
+
+
+class Rounding(enum.Enum):
+    """Which way a value between two steps of a field goes on the wire."""
+
+    #: Half away from zero: a measurement, where neither side is safer.
+    NEAREST = "nearest"
+    #: Toward −∞: a ceiling (CVL, CCL, DCL), where a larger value is less safe.
+    DOWN = "down"
+    #: Toward +∞: a floor (DVL), where a smaller value is less safe.
+    UP = "up"
+
+    def steps(self, value: float, step: float) -> int:
+        """``value`` as a whole number of ``step`` s, rounded this way (``value`` finite)."""
+        if self is Rounding.NEAREST:
+            return round_half_away(value / step)
+        steps = _whole_steps(value, step)
+        return math.floor(steps) if self is Rounding.DOWN else math.ceil(steps)
+
+
+def floor_to(value: float, step: float) -> float:
+    """``value`` rounded down to a multiple of ``step`` (what :attr:`Rounding.DOWN` sends)."""
+    # round(…, 9): 568 × 0.1 is 56.800000000000004, which reads as above a 56.8 V ceiling.
+    return round(Rounding.DOWN.steps(value, step) * step, 9)
+
+
+def ceil_to(value: float, step: float) -> float:
+    """``value`` rounded up to a multiple of ``step`` (what :attr:`Rounding.UP` sends)."""
+    return round(Rounding.UP.steps(value, step) * step, 9)
+
+
 class Field(Protocol):
     """What every field kind offers the codec."""
 
@@ -113,6 +150,8 @@ class Scaled:
     maximum: float | None = None
     #: Whether the raw marker (0x8000/0xFFFF) decodes to ``None``. True for every SMA field.
     has_invalid_marker: bool = True
+    #: Which way a value between two steps goes: toward safety for a limit.
+    rounding: Rounding = Rounding.NEAREST
     description: str = ""
 
     @property
@@ -122,6 +161,13 @@ class Scaled:
     @property
     def resolution(self) -> float:
         return self.scale
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """``(minimum, maximum)``; only for a field whose range SMA documents."""
+        if self.minimum is None or self.maximum is None:
+            raise LookupError(f"{self.name}: no documented range")
+        return self.minimum, self.maximum
 
     def decode(self, data: bytes) -> float | None:
         raw = self.kind.read(data, self.offset)
@@ -133,6 +179,10 @@ class Scaled:
         if self.scale >= 1 and float(self.scale).is_integer():
             return raw * int(self.scale)
         return round(raw * self.scale, _decimals(self.scale))
+
+    def quantize(self, value: float) -> float:
+        """The finite ``value`` on this field's grid, rounded in its direction (not clamped)."""
+        return self.to_physical(self.rounding.steps(value, self.scale))
 
     def to_raw(self, value: float | None) -> int:
         """The raw integer this field puts on the wire for ``value`` (rules in the module doc)."""
@@ -152,7 +202,7 @@ class Scaled:
         if math.isinf(value):
             raw = self.kind.raw_max if value > 0 else self.kind.raw_min
         else:
-            raw = round_half_away(value / self.scale)
+            raw = self.rounding.steps(value, self.scale)
         return min(max(raw, self.kind.raw_min), self.kind.raw_max)
 
     def encode(self, value: float | None, buf: bytearray) -> None:

@@ -20,6 +20,10 @@ Choices where sources conflict (SMA's document wins wherever it speaks):
   with 6, and 6 bytes leave no undefined field that would need an invalid marker.
 * SI status frames are taken as DLC 8, as in every observed capture (SVD's worked examples).
 * 0x304/0x309 frequency is read unsigned (SVD); SD reads it signed. Values below 327 Hz agree.
+
+The 0x351 limits round toward safety on encode (:class:`~smavenus.protocol.fields.Rounding`):
+CVL, CCL and DCL down, DVL up. Their ranges here are SMA's, and the configuration and the
+limit clamps read them from here (:data:`CVL_RANGE_V`, :data:`DVL_RANGE_V`).
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ from smavenus.protocol.fields import (
     Field,
     IntKind,
     RawBytes,
+    Rounding,
     Scaled,
 )
 
 U8, U16, S16 = IntKind.U8, IntKind.U16, IntKind.S16
+#: A ceiling (a larger value is less safe) rounds down, a floor rounds up.
+DOWN, UP = Rounding.DOWN, Rounding.UP
 
 
 class Direction(enum.Enum):
@@ -72,6 +79,21 @@ def _three_lines(unit: str, scale: float, what: str) -> tuple[Field, ...]:
         Scaled(f"l{n}_{unit}", 2 * (n - 1), S16, scale, unit.upper(), description=f"{what} L{n}")
         for n in (1, 2, 3)
     )
+
+
+def _limit(
+    name: str,
+    offset: int,
+    kind: IntKind,
+    unit: str,
+    rounding: Rounding,
+    *,
+    low: float,
+    high: float,
+    what: str,
+) -> Scaled:
+    """A 0x351 limit: 0.1 steps, SMA's range, rounded toward its safe side on encode."""
+    return Scaled(name, offset, kind, 0.1, unit, low, high, rounding=rounding, description=what)
 
 
 def _voltages_and_frequency(what: str) -> tuple[Field, ...]:
@@ -203,10 +225,10 @@ BMS_FRAMES: tuple[FrameSpec, ...] = (
         f.ChargeLimits,
         Direction.BMS_TO_SI,
         (
-            Scaled("charge_voltage_v", 0, U16, 0.1, "V", 41.0, 63.0, description="CVL"),
-            Scaled("charge_current_a", 2, S16, 0.1, "A", 0.0, 1200.0, description="CCL"),
-            Scaled("discharge_current_a", 4, S16, 0.1, "A", 0.0, 1200.0, description="DCL"),
-            Scaled("discharge_voltage_v", 6, U16, 0.1, "V", 41.0, 48.0, description="DVL"),
+            _limit("charge_voltage_v", 0, U16, "V", DOWN, low=41.0, high=63.0, what="CVL"),
+            _limit("charge_current_a", 2, S16, "A", DOWN, low=0.0, high=1200.0, what="CCL"),
+            _limit("discharge_current_a", 4, S16, "A", DOWN, low=0.0, high=1200.0, what="DCL"),
+            _limit("discharge_voltage_v", 6, U16, "V", UP, low=41.0, high=48.0, what="DVL"),
         ),
         summary="Charge voltage, charge/discharge current limits, discharge voltage",
     ),
@@ -306,3 +328,16 @@ SPECS_BY_MODEL: Mapping[type[Any], FrameSpec] = MappingProxyType({s.model: s for
 BMS_CYCLE_IDS: tuple[int, ...] = (0x351, 0x355, 0x356, 0x35A, 0x35B, 0x35E, 0x35F)
 #: The status frames the Sunny Island sends (and the only IDs the gateway listens to).
 SI_STATUS_IDS: tuple[int, ...] = tuple(s.can_id for s in SI_FRAMES)
+
+
+def scaled_field(can_id: int, name: str) -> Scaled:
+    """The numeric field ``name`` of frame ``can_id`` in the table above."""
+    for field in SPECS_BY_ID[can_id].fields:
+        if field.name == name and isinstance(field, Scaled):
+            return field
+    raise LookupError(f"0x{can_id:03X} has no numeric field {name!r}")
+
+
+#: SMA's accepted CVL and DVL (0x351), in V: the one place these ranges are written down.
+CVL_RANGE_V: tuple[float, float] = scaled_field(0x351, "charge_voltage_v").range
+DVL_RANGE_V: tuple[float, float] = scaled_field(0x351, "discharge_voltage_v").range

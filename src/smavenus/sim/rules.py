@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from smavenus.protocol.fields import Scaled
-from smavenus.protocol.specs import SPECS_BY_ID
+from smavenus.protocol.specs import scaled_field
 
 
 class StopCause(enum.Enum):
@@ -82,17 +81,10 @@ SOC_KEYS = ("soc_pct", "soh_pct", "soc_hires_pct")
 PROTECTION_CHARGE_A = 3.0
 
 
-def _field_range(can_id: int, name: str) -> tuple[float | None, float | None]:
-    for spec_field in SPECS_BY_ID[can_id].fields:
-        if isinstance(spec_field, Scaled) and spec_field.name == name:
-            return spec_field.minimum, spec_field.maximum
-    raise KeyError(name)
-
-
 #: The accepted range of each value the SI checks, from the frame table (SMA-TI ranges).
 VALUE_RANGES: Mapping[str, tuple[float | None, float | None]] = MappingProxyType(
     {
-        **{key: _field_range(0x351, key) for key in LIMIT_KEYS},
-        **{key: _field_range(0x355, key) for key in SOC_KEYS},
+        **{key: scaled_field(0x351, key).range for key in LIMIT_KEYS},
+        **{key: scaled_field(0x355, key).range for key in SOC_KEYS},
     }
 )

@@ -1,7 +1,8 @@
 """The Sunny Island's rules as an external-BMS inverter: what it does with BMS frames and time.
 
 The tables (causes, defaults, ranges) are in :mod:`smavenus.sim.rules`, AC2 in
-:mod:`smavenus.sim.ac2`. Where the sources are silent the choice is named in
+:mod:`smavenus.sim.ac2`, the BMS link (values, conditions, F952/W952) in
+:mod:`smavenus.sim.bms_link`. Where the sources are silent the choice is named in
 ``docs/simulator.md`` ("Modelling choices").
 
 State is a set of **stop causes**: the SI operates when the set is empty. Each cause has a rule
@@ -13,32 +14,19 @@ Everything takes ``now_s``; nothing reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from smavenus.errors import FrameDecodeError
-from smavenus.protocol import (
-    AlarmCondition,
-    AlarmsWarnings,
-    BatteryMeasurements,
-    ChargeLimits,
-    OnOffCommand,
-    PairState,
-    RemoteOnOff,
-    SocSoh,
-    decode,
-)
+from smavenus.protocol import AlarmsWarnings, OnOffCommand, RemoteOnOff, decode
 from smavenus.sim.ac2 import Ac2, Ac2Inputs
+from smavenus.sim.bms_link import BmsLink
 from smavenus.sim.events import EventKind, Recorder
 from smavenus.sim.rules import (
-    BMS_DEFAULTS,
     CAUSE_RULES,
-    LIMIT_KEYS,
     PROTECTION_CAUSES,
     PROTECTION_CHARGE_A,
-    SOC_KEYS,
-    VALUE_RANGES,
     Restart,
     StopCause,
 )
@@ -65,16 +53,8 @@ class SunnyIsland:
         self.cfg = si
         self.grid_cfg = grid
         self.rec = recorder
-        self.bms: dict[str, float | None] = dict(BMS_DEFAULTS)
-        self.alarms: set[AlarmCondition] = set()
-        self.warnings: set[AlarmCondition] = set()
+        self.bms_link = BmsLink(si, recorder)
         self.causes: set[StopCause] = set()
-        self.bms_name = ""
-        self.bms_capacity_ah: float | None = None
-        self.last_watch_s = 0.0
-        self.last_limits_s = 0.0
-        self.f952 = False
-        self.w952 = False
         self.pending_alarm_s: float | None = None
         self.ccl_applied_a = 0.0
         self.last_charge_s = 0.0
@@ -82,15 +62,14 @@ class SunnyIsland:
         self.bp2_retry_s: float | None = None
         self.silenced_until_s: float | None = None
         self.silenced = False
-        self._rejected: dict[str, float] = {}
         self.ac2 = Ac2(grid, si.nominal_voltage_v, si.nominal_frequency_hz, recorder)
         self._handlers: dict[int, Callable[[float, Any], None]] = {
-            0x351: self._on_limits,
-            0x355: self._on_soc,
-            0x356: self._on_measurements,
+            0x351: self.bms_link.on_limits,
+            0x355: self.bms_link.on_soc,
+            0x356: self.bms_link.on_measurements,
             0x35A: self._on_alarms,
-            0x35E: self._on_name,
-            0x35F: self._on_info,
+            0x35E: self.bms_link.on_name,
+            0x35F: self.bms_link.on_info,
             0x00F: self._on_quick_stop,
             0x35C: self._on_remote,
         }
@@ -112,30 +91,32 @@ class SunnyIsland:
         return any(CAUSE_RULES[c].failure for c in self.causes)
 
     @property
+    def bms(self) -> dict[str, float | None]:
+        """The BMS values in force (received, or SMA's defaults)."""
+        return self.bms_link.values
+
+    @property
     def soc_in_use_pct(self) -> float:
-        """HiResSOC if the BMS sends it, else SOC (SMA-TI: the SI prefers the former)."""
-        hires = self.bms["soc_hires_pct"]
-        value = hires if hires is not None else self.bms["soc_pct"]
-        return 0.0 if value is None else value
+        return self.bms_link.soc_in_use_pct
 
     def limit(self, key: str) -> float:
-        value = self.bms[key]
-        return float(BMS_DEFAULTS[key] or 0.0) if value is None else value
+        return self.bms_link.limit(key)
 
     def error_number(self) -> int:
         """0x306 bytes 4-5: the active failure's number, else the active warning's, else 0."""
         if StopCause.BMS_TIMEOUT in self.causes:
             return 952
-        if StopCause.BMS_ALARM in self.causes and self.alarms:
-            return min(c.value[0] for c in self.alarms)
-        if self.w952:
+        bms = self.bms_link
+        if StopCause.BMS_ALARM in self.causes and bms.alarms:
+            return min(c.value[0] for c in bms.alarms)
+        if bms.w952:
             return 952
-        if self.warnings:
-            return min(c.value[1] for c in self.warnings)
+        if bms.warnings:
+            return min(c.value[1] for c in bms.warnings)
         return 0
 
     def has_warning(self) -> bool:
-        return self.w952 or bool(self.warnings)
+        return self.bms_link.w952 or bool(self.bms_link.warnings)
 
     @property
     def relay_closed(self) -> bool:
@@ -171,16 +152,7 @@ class SunnyIsland:
                 now_s, EventKind.BMS_FRAME_REJECTED, can_id=hex(can_id), reason=str(exc)
             )
             return
-        if can_id in self.cfg.f952_watch_ids:
-            self.last_watch_s = now_s
-            if self.f952:
-                self.f952 = False
-                self.rec.record(now_s, EventKind.F952_CLEARED)
-        if can_id == 0x351:
-            self.last_limits_s = now_s
-            if self.w952:
-                self.w952 = False
-                self.rec.record(now_s, EventKind.W952_CLEARED)
+        self.bms_link.heard(now_s, can_id)
         if handler is not None:
             handler(now_s, frame)
 
@@ -215,75 +187,12 @@ class SunnyIsland:
 
     # -- BMS frame handlers -----------------------------------------------------------------
 
-    def _accept(self, now_s: float, key: str, value: float | None, can_id: int) -> None:
-        """Store ``value`` if in range; ``None`` (invalid marker) resets to the default."""
-        if value is None:
-            self.bms[key] = BMS_DEFAULTS[key]
-            self._rejected.pop(key, None)
-            return
-        low, high = VALUE_RANGES[key]
-        if (low is not None and value < low) or (high is not None and value > high):
-            if self._rejected.get(key) != value:
-                self._rejected[key] = value
-                self.rec.record(
-                    now_s,
-                    EventKind.BMS_VALUE_REJECTED,
-                    can_id=hex(can_id),
-                    field=key,
-                    value=value,
-                    kept=self.bms[key],
-                )
-            return
-        self._rejected.pop(key, None)
-        self.bms[key] = value
-
-    def _on_limits(self, now_s: float, frame: ChargeLimits) -> None:
-        for key in LIMIT_KEYS:
-            self._accept(now_s, key, getattr(frame, key), 0x351)
-
-    def _on_soc(self, now_s: float, frame: SocSoh) -> None:
-        for key in SOC_KEYS:
-            self._accept(now_s, key, getattr(frame, key), 0x355)
-
-    def _on_measurements(self, _now_s: float, frame: BatteryMeasurements) -> None:
-        self.bms["temperature_c"] = frame.temperature_c
-
-    def _on_name(self, _now_s: float, frame: Any) -> None:
-        self.bms_name = str(frame.name)
-
-    def _on_info(self, _now_s: float, frame: Any) -> None:
-        self.bms_capacity_ah = frame.capacity_ah
-
     def _on_alarms(self, now_s: float, frame: AlarmsWarnings) -> None:
-        self._apply_pairs(now_s, frame.alarms, self.alarms, alarm=True)
-        self._apply_pairs(now_s, frame.warnings, self.warnings, alarm=False)
-        if self.alarms and self.pending_alarm_s is None:
+        self.bms_link.on_alarms(now_s, frame)
+        if self.bms_link.alarms and self.pending_alarm_s is None:
             self.pending_alarm_s = now_s + self.cfg.alarm_reaction_s
-        if not self.alarms:
+        if not self.bms_link.alarms:
             self.pending_alarm_s = None
-
-    def _apply_pairs(
-        self,
-        now_s: float,
-        pairs: Mapping[AlarmCondition, PairState],
-        active: set[AlarmCondition],
-        *,
-        alarm: bool,
-    ) -> None:
-        """SMA-TI §7.1: 10 = raised, 01 = cleared, 00 and 11 = no change."""
-        raised, cleared = (
-            (EventKind.ALARM_RAISED, EventKind.ALARM_CLEARED)
-            if alarm
-            else (EventKind.WARNING_RAISED, EventKind.WARNING_CLEARED)
-        )
-        for condition, state in pairs.items():
-            code = condition.alarm_event if alarm else condition.warning_event
-            if state is PairState.RAISED and condition not in active:
-                active.add(condition)
-                self.rec.record(now_s, raised, code=code, condition=condition.name.lower())
-            elif state is PairState.CLEARED and condition in active:
-                active.discard(condition)
-                self.rec.record(now_s, cleared, code=code, condition=condition.name.lower())
 
     def _on_quick_stop(self, now_s: float, _frame: Any) -> None:
         self.rec.record(now_s, EventKind.QUICK_STOP)
@@ -336,19 +245,10 @@ class SunnyIsland:
 
     def _power_on(self, now_s: float) -> None:
         """Start after a complete switch-off: CAN values were lost (SMA-TI §5.1)."""
-        self.bms = dict(BMS_DEFAULTS)
-        self.alarms.clear()
-        self.warnings.clear()
+        self.bms_link.power_on(now_s)
         self.pending_alarm_s = None
-        self.f952 = self.w952 = False
-        self.last_watch_s = self.last_limits_s = now_s
         self.causes.discard(StopCause.BMS_TIMEOUT)
         self.causes.discard(StopCause.BMS_ALARM)
-
-    def _restore_defaults(self, now_s: float, keys: tuple[str, ...], reason: str) -> None:
-        for key in keys:
-            self.bms[key] = BMS_DEFAULTS[key]
-        self.rec.record(now_s, EventKind.BMS_DEFAULTS_RESTORED, reason=reason, keys=list(keys))
 
     # -- time -------------------------------------------------------------------------------
 
@@ -356,11 +256,7 @@ class SunnyIsland:
         """Future times at which :meth:`check` must run for events to land exactly."""
         if self.switched_off:
             return []
-        times: list[float] = []
-        if not self.f952:
-            times.append(self.last_watch_s + self.cfg.bms_timeout_s)
-        if not self.w952:
-            times.append(self.last_limits_s + self.cfg.limits_timeout_s)
+        times = self.bms_link.timeout_deadlines()
         if self.pending_alarm_s is not None:
             times.append(self.pending_alarm_s)
         if self.silenced_until_s is not None:
@@ -400,25 +296,14 @@ class SunnyIsland:
             self.silenced_until_s = None
 
     def _check_timeouts(self, now_s: float) -> None:
-        if not self.f952 and now_s >= self.last_watch_s + self.cfg.bms_timeout_s:
-            self.f952 = True
-            self.rec.record(
-                now_s,
-                EventKind.F952_RAISED,
-                last_frame_s=round(self.last_watch_s, 6),
-                watched=[hex(i) for i in self.cfg.f952_watch_ids],
-            )
-            self._restore_defaults(now_s, tuple(BMS_DEFAULTS), "f952")
+        if self.bms_link.check_f952(now_s):
             self._add_cause(now_s, StopCause.BMS_TIMEOUT)
-        if not self.w952 and now_s >= self.last_limits_s + self.cfg.limits_timeout_s:
-            self.w952 = True
-            self.rec.record(now_s, EventKind.W952_RAISED, last_frame_s=round(self.last_limits_s, 6))
-            if not self.f952:
-                self._restore_defaults(now_s, LIMIT_KEYS, "w952")
+        self.bms_link.check_w952(now_s)
 
     def _check_alarm_reaction(self, now_s: float) -> None:
-        if self.pending_alarm_s is not None and now_s >= self.pending_alarm_s and self.alarms:
-            codes = sorted(c.alarm_event for c in self.alarms)
+        alarms = self.bms_link.alarms
+        if self.pending_alarm_s is not None and now_s >= self.pending_alarm_s and alarms:
+            codes = sorted(c.alarm_event for c in alarms)
             self._add_cause(now_s, StopCause.BMS_ALARM, alarms=codes)
 
     def _check_auto_restart(self, now_s: float, obs: Observations) -> None:
@@ -426,8 +311,8 @@ class SunnyIsland:
             return
         ready = self.ac2.ready(now_s)
         clear_conditions: dict[StopCause, tuple[bool, str]] = {
-            StopCause.BMS_TIMEOUT: (not self.f952, "bms_frames_back"),
-            StopCause.BMS_ALARM: (not self.alarms, "alarms_cleared"),
+            StopCause.BMS_TIMEOUT: (not self.bms_link.f952, "bms_frames_back"),
+            StopCause.BMS_ALARM: (not self.bms_link.alarms, "alarms_cleared"),
             StopCause.DISCHARGE_VOLTAGE: (
                 ready
                 or obs.ocv_v >= self.limit("discharge_voltage_v") + self.cfg.dvl_restart_margin_v,

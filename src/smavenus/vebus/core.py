@@ -17,38 +17,26 @@ Each change of freshness is reported once as a :class:`~smavenus.events.LogEvent
 from __future__ import annotations
 
 import operator
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
-from smavenus.config import AppConfig
 from smavenus.events import Level, LogEvent
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot, Stamped
+from smavenus.vebus.alarms import GridLostLatch, bms_alarm_values, overload_alarm
 from smavenus.vebus.energy import EnergyMeter, PowerSample
 from smavenus.vebus.enums import AlarmLevel, Mode
-from smavenus.vebus.mapping import (
-    ChargePhase,
-    Conditions,
-    Fresh,
-    GridLostLatch,
-    Options,
-    StateFacts,
-    ac_input_connected,
+from smavenus.vebus.inputs import ChargePhase, Conditions, Fresh, ac_input_connected, active_node
+from smavenus.vebus.leds import led_values
+from smavenus.vebus.measurements import (
     ac_source_present,
     ac_values,
     active_input_values,
-    active_node,
-    bms_alarm_values,
-    charge_state,
     dc_values,
-    led_values,
     line_powers,
     lines_with_voltage,
-    overload_alarm,
-    state_facts,
-    vebus_state,
 )
+from smavenus.vebus.operating_state import StateFacts, charge_state, state_facts, vebus_state
 from smavenus.vebus.paths import (
     BOL_PATHS,
     VebusPath,
@@ -56,88 +44,10 @@ from smavenus.vebus.paths import (
     paths_from,
     vebus_paths,
 )
+from smavenus.vebus.settings import FIRMWARE_VERSION, PRODUCT_ID, CoreSettings
 from smavenus.vebus.state import PublisherState
 
-#: Installation constants no SI frame tells us (venus-dbus.md §1.3, §2.1).
-PRODUCT_ID = 0
-#: VE.Bus firmware numbers are hex-coded; DVCC raises "firmware insufficient" below 0x422.
-FIRMWARE_VERSION = 0x476
-
 FRAME_NAMES: tuple[str, ...] = tuple(Fresh.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class Identity:
-    process_name: str
-    process_version: str
-    connection: str
-    product_name: str
-    device_instance: int
-
-
-@dataclass(frozen=True)
-class BatteryLimits:
-    """Starting values of the DVCC-written paths (DVCC only writes paths that are valid)."""
-
-    max_charge_voltage_v: float
-    max_charge_current_a: float
-    max_discharge_current_a: float
-    low_voltage_v: float
-
-
-@dataclass(frozen=True)
-class CoreSettings:
-    identity: Identity
-    limits: BatteryLimits
-    #: The SI snapshot and its frames: ``[vebus] snapshot_max_age_s``.
-    max_age_s: float = 5.0
-    #: The gateway's health and the controller's status come at their own periods.
-    health_max_age_s: float = 5.0
-    controller_max_age_s: float = 5.0
-    save_interval_s: float = 8.0
-    mode_control: bool = False
-    ac_in_current_limit_a: float | None = None
-    options: Options = field(default_factory=Options)
-
-    @classmethod
-    def from_config(
-        cls, cfg: AppConfig, *, process_name: str, process_version: str
-    ) -> CoreSettings:
-        vebus, battery = cfg.vebus, cfg.battery
-        max_age = vebus.snapshot_max_age_s
-        return cls(
-            identity=Identity(
-                process_name=process_name,
-                process_version=process_version,
-                connection=f"SMA CAN {cfg.can.channel}",
-                product_name=vebus.product_name,
-                device_instance=vebus.device_instance,
-            ),
-            limits=BatteryLimits(
-                max_charge_voltage_v=battery.max_charge_voltage_v,
-                max_charge_current_a=battery.max_charge_current_a,
-                max_discharge_current_a=battery.max_discharge_current_a,
-                low_voltage_v=battery.min_discharge_voltage_v,
-            ),
-            max_age_s=max_age,
-            health_max_age_s=max(max_age, 3 * cfg.gateway.health_period_s),
-            controller_max_age_s=max(max_age, 3 * cfg.controller.period_s),
-            save_interval_s=vebus.state_save_interval_s,
-            mode_control=vebus.allow_mode_control and cfg.gateway.enable_remote_on_off,
-            ac_in_current_limit_a=vebus.ac_in_current_limit_a,
-            options=Options(
-                generator_as_ac_in_2=vebus.generator_as_ac_in_2,
-                grid_lost_alarm=vebus.grid_lost_alarm,
-            ),
-        )
-
-
-def service_suffix(cfg: AppConfig) -> str:
-    """``[vebus] service_suffix``, or ``sma_`` + the CAN channel's name (``sma_can0``)."""
-    if cfg.vebus.service_suffix:
-        return cfg.vebus.service_suffix
-    channel = cfg.can.channel.rstrip("/").rsplit("/", 1)[-1]
-    return "sma_" + (re.sub(r"[^A-Za-z0-9_]", "_", channel) or "can")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 from smavenus.config import parse_config
 from smavenus.events import LogEvent
-from smavenus.gateway.core import Action, GatewayCore, Instant, SendFrames
+from smavenus.gateway.actions import Action, Instant, SendFrames
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.settings import GatewaySettings
 from smavenus.ipc.messages import BmsCommand
 from smavenus.protocol import ChargeLimits, decode

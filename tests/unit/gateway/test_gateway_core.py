@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from smavenus.gateway.core import GatewayCore, PersistCommand, PublishHealth
+from smavenus.gateway.actions import PersistCommand, PublishHealth
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.persist import PersistedCommand, resume_point
 
 from .helpers import UNIX_OFFSET, at, command, limits_of, logs, opened_core, sent, settings

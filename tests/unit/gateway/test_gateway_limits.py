@@ -9,13 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smavenus.gateway.core import GatewayCore, Instant, SendFrames
+from smavenus.gateway.actions import Instant, SendFrames
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.frameset import FrameSet
-from smavenus.gateway.limits import Limits, ceil_to, clamp_limits, floor_to
+from smavenus.gateway.limits import Limits, clamp_limits
 from smavenus.gateway.policy import ResumePoint
 from smavenus.gateway.settings import GatewaySettings, HardLimits
 from smavenus.ipc.messages import BmsCommand, ConditionName
 from smavenus.protocol import ChargeLimits, SocSoh, decode
+from smavenus.protocol.fields import ceil_to, floor_to
 
 from .helpers import UNIX_OFFSET, at
 from .helpers import settings as make_settings

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smavenus.gateway.core import Action, CloseBus, GatewayCore, ReopenBus
+from smavenus.gateway.actions import Action, CloseBus, ReopenBus
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.link import LinkSupervisor, state_from_error_frame
 
 from .helpers import at, logs, opened_core, sent, settings

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smavenus.gateway.core import GatewayCore, SendFrames
+from smavenus.gateway.actions import SendFrames
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.policy import ResumePoint
 from smavenus.protocol import AlarmCondition, AlarmsWarnings, BatteryMeasurements, SocSoh, decode
 

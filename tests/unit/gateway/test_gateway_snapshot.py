@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smavenus.gateway.core import PublishSnapshot
+from smavenus.gateway.actions import PublishSnapshot
 from smavenus.gateway.snapshot import SnapshotAssembler
 from smavenus.ipc.messages import SiSnapshot
 from smavenus.protocol.specs import SI_STATUS_IDS

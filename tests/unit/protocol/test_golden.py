@@ -54,7 +54,8 @@ def test_si_battery_current_is_negative_while_charging() -> None:
             "7602E02EE02EE001",
         ),  # clamped to 63/1200/1200/48
         (ChargeLimits(30.0, -5.0, -1.0, 30.0), "9A01000000009A01"),  # clamped to 41/0/0/41
-        (ChargeLimits(56.85, 1.25, 0.04, 44.85), "39020D000000C101"),  # rounded half away from 0
+        # Rounded toward safety: CVL, CCL and DCL down, DVL up (56.9 V would exceed 56.85 V).
+        (ChargeLimits(56.85, 1.25, 0.04, 44.85), "38020C000000C101"),
         (ChargeLimits(None, None, None, None), "FFFF00800080FFFF"),  # invalid = SI default
         (ChargeLimits(float("inf"), float("-inf"), 10.0, 41.0), "7602000064009A01"),
     ],

@@ -20,7 +20,7 @@ from smavenus.protocol import (
     decode,
     encode,
 )
-from smavenus.protocol.fields import Ascii, Code, RawBytes, Scaled
+from smavenus.protocol.fields import Ascii, Code, RawBytes, Rounding, Scaled
 from smavenus.protocol.specs import Direction, FrameSpec
 
 BMS_SPECS = [s for s in FRAME_SPECS if s.direction is Direction.BMS_TO_SI]
@@ -64,8 +64,18 @@ def _frames(spec: FrameSpec) -> st.SearchStrategy[Any]:
 
 
 def _close_enough(field: Any, sent: Any, received: Any) -> bool:
+    """Within half a step of what was sent, or, for a limit, less than a step on its safe side."""
     if isinstance(field, Scaled) and sent is not None:
-        return received is not None and abs(received - sent) <= field.scale / 2 + 1e-9
+        if received is None:
+            return False
+        error = received - sent
+        # The codec takes a value within a millionth of a step of a step as that step.
+        snapped = field.scale * 1e-6 + 1e-9
+        if field.rounding is Rounding.DOWN:
+            return -field.scale < error <= snapped
+        if field.rounding is Rounding.UP:
+            return -snapped <= error < field.scale
+        return abs(error) <= field.scale / 2 + 1e-9
     return bool(sent == received)
 
 

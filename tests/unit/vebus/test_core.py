@@ -8,10 +8,11 @@ import pytest
 
 from smavenus.config import parse_config
 from smavenus.protocol import RelayStatus
-from smavenus.vebus.core import BatteryLimits, CoreSettings, Identity, VebusCore, service_suffix
+from smavenus.vebus.core import VebusCore
 from smavenus.vebus.enums import Mode, VebusChargeState, VebusState
-from smavenus.vebus.mapping import Options
+from smavenus.vebus.inputs import Options
 from smavenus.vebus.paths import Source
+from smavenus.vebus.settings import BatteryLimits, CoreSettings, Identity, service_suffix
 from smavenus.vebus.state import PublisherState
 from smavenus.victron.items import ItemStore, ItemType
 from tests.unit.vebus.si import (

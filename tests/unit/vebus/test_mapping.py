@@ -7,23 +7,17 @@ from typing import Any
 import pytest
 
 from smavenus.protocol import FunctionBits1, FunctionBits2, RelayBits, decode
+from smavenus.vebus.alarms import GridLostLatch, bms_alarm_values
 from smavenus.vebus.enums import ActiveInput, AlarmLevel, Led, VebusChargeState, VebusState
-from smavenus.vebus.mapping import (
-    ChargePhase,
-    Conditions,
-    Fresh,
-    GridLostLatch,
-    Options,
+from smavenus.vebus.inputs import ChargePhase, Conditions, Fresh, Options
+from smavenus.vebus.leds import led_values
+from smavenus.vebus.measurements import (
     ac_values,
     active_input_values,
-    bms_alarm_values,
-    charge_state,
     dc_values,
-    led_values,
     lines_with_voltage,
-    state_facts,
-    vebus_state,
 )
+from smavenus.vebus.operating_state import charge_state, state_facts, vebus_state
 from tests.unit.vebus.si import GRID_ON, GRID_WAITING, NO_GRID, fresh_frames, relay, scene, wire
 
 

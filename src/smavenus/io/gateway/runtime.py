@@ -19,10 +19,9 @@ import can
 import structlog
 
 from smavenus.events import LogEvent
-from smavenus.gateway.core import (
+from smavenus.gateway.actions import (
     Action,
     CloseBus,
-    GatewayCore,
     Instant,
     PersistCommand,
     PublishHealth,
@@ -30,6 +29,7 @@ from smavenus.gateway.core import (
     ReopenBus,
     SendFrames,
 )
+from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.frameset import Frame, FrameSet
 from smavenus.io.can.opening import BusSpec
 from smavenus.io.can.threads import monotonic_deadline_to_loop

@@ -14,8 +14,9 @@ The facts are systemcalc's (``battery-bms-and-dvcc.md`` §1.2 step 10 and the §
 Not modelled: vendor quirks (§1.5), a measured DC system, DynamicESS, secondary Multis, the
 "BMS lost with an MPPT that had one" silence, and the low-pass filter on charger currents
 (the stand-in subtracts the simulated DC-PV current as it is). A non-finite BMS value
-(``nan`` state) counts as invalid here; Python's systemcalc would carry a NaN CVL on and
-fail in ``round()`` on a NaN CCL (inference from the code, not observed).
+(``nan`` state) counts as invalid here; Python's systemcalc tests only ``is not None``, so
+it would take a NaN CVL for a BMS and fail in ``round()`` on a NaN CCL (read from its code,
+not observed).
 """
 
 from __future__ import annotations

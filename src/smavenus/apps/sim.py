@@ -37,6 +37,7 @@ from smavenus.io.sim.runner import SimRunner
 from smavenus.log import configure_logging
 from smavenus.runtime import EXIT_CONFIG, EXIT_OK, run_service
 from smavenus.sim import Simulation, load_scenario
+from smavenus.sim.faults import SERVICE_STATES
 from smavenus.sim.scenario import Scenario, packaged_scenarios
 
 PROG = "smavenus-sim"
@@ -53,10 +54,11 @@ SHORTCUTS: dict[str, dict[str, Any]] = {
         for name, event in {
             "unplug": {"action": "adapter", "state": "unplug"},
             "plug": {"action": "adapter", "state": "plug"},
-            "monitor-vanish": {"action": "monitor", "state": "vanish"},
-            "monitor-freeze": {"action": "monitor", "state": "freeze"},
-            "monitor-disconnect": {"action": "monitor", "state": "disconnect"},
-            "monitor-restore": {"action": "monitor", "state": "restore"},
+            **{
+                f"{target}-{state.replace('_', '-')}": {"action": target, "state": state}
+                for target in ("monitor", "bms")
+                for state in (*(s for s in SERVICE_STATES if s != "normal"), "restore")
+            },
             "system-no-battery": {"action": "system", "state": "no_battery"},
             "system-vanish": {"action": "system", "state": "vanish"},
             "system-normal": {"action": "system", "state": "normal"},
@@ -64,6 +66,10 @@ SHORTCUTS: dict[str, dict[str, Any]] = {
             "bms-listen": {"action": "bms_silence", "enabled": False},
             "start": {"action": "button", "press": "start"},
             "stop": {"action": "button", "press": "stop"},
+            "dvcc-on": {"action": "dvcc", "enabled": True, "stalled": False},
+            "dvcc-off": {"action": "dvcc", "enabled": False},
+            "dvcc-stall": {"action": "dvcc", "stalled": True},
+            "dvcc-resume": {"action": "dvcc", "stalled": False},
         }.items()
     },
 }
@@ -156,6 +162,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ),
         f"  BMS frames received: {summary['bms_frames_received']}, "
         f"longest gap: {'-' if gap is None else f'{gap} s'}",
+        *(
+            [f"  DVCC writes: {dvcc['writes']}, failures: {dvcc['failures']}"]
+            if (dvcc := summary.get("dvcc"))
+            else []
+        ),
         f"  final: {json.dumps(summary['final'])}",
     )
 

@@ -3,7 +3,9 @@
 Every SI reaction (F952, W952, alarm raised/cleared, standby, restart, quick stop, grid
 connect/disconnect, …) is a :class:`SimEvent` stamped with simulated time. Every BMS frame
 that reaches the adapter is also stamped (:attr:`Recorder.bms_arrivals`), so a test can ask
-for the longest gap the gateway left, whatever the SI made of it.
+for the longest gap the gateway left, whatever the SI made of it. The Venus side's changes
+are recorded too: the BMS's state and limits, and DVCC's writes (:class:`DvccRecord` counts
+every cycle; an event only when what was written changed).
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ class EventKind(enum.Enum):
     BMS_FRAME_REJECTED = "bms_frame_rejected"  #: malformed BMS frame
     BMS_GAP = "bms_gap"  #: a BMS frame arrived after a gap longer than gap_report_s
     SCENARIO = "scenario"  #: a scenario or control event was applied
+    # -- the Venus side (``[bms]``, ``[dvcc]``) --------------------------------------------
+    BMS_STATE = "bms_state"  #: the battery BMS's service changed state (vanish, lie, …)
+    BMS_LIMITS = "bms_limits"  #: the BMS's limits, permissions or alarms changed
+    DVCC_WRITE = "dvcc_write"  #: DVCC wrote other values (or to another vebus) than before
+    DVCC_WRITE_FAILED = "dvcc_write_failed"  #: DVCC could not write (first failure of a run)
 
 
 #: The BMS frame IDs (frames an external BMS may send to the SI).
@@ -67,6 +74,28 @@ class SimEvent:
         return {"t_s": round(self.time_s, 6), "event": self.kind.value, **self.detail}
 
 
+@dataclass
+class DvccRecord:
+    """DVCC's writes: how many cycles wrote, the last values and where, failures."""
+
+    writes: int = 0
+    failures: int = 0
+    last_time_s: float | None = None
+    last_service: str | None = None
+    last_values: dict[str, Any] = field(default_factory=dict)
+    failing: str | None = None  #: the reason of the ongoing failure, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "writes": self.writes,
+            "failures": self.failures,
+            "last_t_s": None if self.last_time_s is None else round(self.last_time_s, 3),
+            "last_service": self.last_service,
+            "last_values": dict(self.last_values),
+            "failing": self.failing,
+        }
+
+
 EventListener = Callable[[SimEvent], None]
 #: Called with (time_s, can_id) for every BMS frame that reaches the adapter.
 ArrivalListener = Callable[[float, int], None]
@@ -81,6 +110,7 @@ class Recorder:
         self.gap_report_s = gap_report_s
         self._listeners: list[EventListener] = []
         self._arrival_listeners: list[ArrivalListener] = []
+        self.dvcc = DvccRecord()
 
     def subscribe(self, listener: EventListener) -> None:
         self._listeners.append(listener)
@@ -103,6 +133,32 @@ class Recorder:
         self.bms_arrivals.append((time_s, can_id))
         for listener in self._arrival_listeners:
             listener(time_s, can_id)
+
+    def dvcc_cycle(
+        self,
+        time_s: float,
+        service: str | None,
+        written: Mapping[str, Any],
+        failure: str | None = None,
+    ) -> None:
+        """One DVCC cycle wrote ``written`` into ``service`` (and ``failure`` went wrong).
+
+        Every cycle is counted; an event is recorded only when what was written (or where)
+        changed, and when a failure starts or changes reason, so a run that writes every 3 s
+        for hours stays a short record.
+        """
+        record = self.dvcc
+        if written:
+            record.writes += 1
+            record.last_time_s = time_s
+            if (record.last_service, record.last_values) != (service, dict(written)):
+                record.last_service, record.last_values = service, dict(written)
+                self.record(time_s, EventKind.DVCC_WRITE, service=service, values=dict(written))
+        if failure is not None:
+            record.failures += 1
+            if failure != record.failing:
+                self.record(time_s, EventKind.DVCC_WRITE_FAILED, reason=failure)
+        record.failing = failure
 
     # -- queries --------------------------------------------------------------------------
 
@@ -150,4 +206,5 @@ class Recorder:
             )
             if first_frame is not None
             else None,
+            **({"dvcc": self.dvcc.to_dict()} if self.dvcc.writes or self.dvcc.failures else {}),
         }

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from smavenus import __version__
+from smavenus.sim.battery import Battery
+from smavenus.sim.dvcc import DVCC_SYSTEM_SPECS
+from smavenus.sim.power import Flow
 from smavenus.sim.scenario import MonitorSection
+from smavenus.sim.status import Noise
 from smavenus.victron.items import ItemSpec, ItemType
 
 INT, DBL, STR = ItemType.INT, ItemType.DOUBLE, ItemType.STRING
@@ -39,7 +43,8 @@ class MonitorReading:
     pv_dc_current_a: float
 
 
-MONITOR_SPECS: tuple[ItemSpec, ...] = (
+#: What every simulated ``com.victronenergy.battery.*`` service carries to be selectable.
+IDENTITY_SPECS: tuple[ItemSpec, ...] = (
     ItemSpec("/Mgmt/ProcessName", STR),
     ItemSpec("/Mgmt/ProcessVersion", STR),
     ItemSpec("/Mgmt/Connection", STR),
@@ -49,15 +54,25 @@ MONITOR_SPECS: tuple[ItemSpec, ...] = (
     ItemSpec("/CustomName", STR, writable=True),
     ItemSpec("/FirmwareVersion", INT),
     ItemSpec("/Connected", INT),
+)
+#: The pack measurements (a shunt's, or a BMS's own).
+DC_SPECS: tuple[ItemSpec, ...] = (
     ItemSpec("/Soc", DBL, "%", decimals=1),
     ItemSpec("/Dc/0/Voltage", DBL, "V", decimals=2),
     ItemSpec("/Dc/0/Current", DBL, "A", decimals=1),
     ItemSpec("/Dc/0/Power", DBL, "W", decimals=0),
     ItemSpec("/Dc/0/Temperature", DBL, "°C", decimals=1),
-    ItemSpec("/ConsumedAmphours", DBL, "Ah", decimals=1),
-    ItemSpec("/TimeToGo", DBL, "s", decimals=0),
+)
+CELL_VOLTAGE_SPECS: tuple[ItemSpec, ...] = (
     ItemSpec("/System/MinCellVoltage", DBL, "V", decimals=3),
     ItemSpec("/System/MaxCellVoltage", DBL, "V", decimals=3),
+)
+MONITOR_SPECS: tuple[ItemSpec, ...] = (
+    *IDENTITY_SPECS,
+    *DC_SPECS,
+    ItemSpec("/ConsumedAmphours", DBL, "Ah", decimals=1),
+    ItemSpec("/TimeToGo", DBL, "s", decimals=0),
+    *CELL_VOLTAGE_SPECS,
 )
 
 #: Paths whose values come from readings (the others are identity, set once).
@@ -74,18 +89,54 @@ MEASURED_PATHS = (
 )
 
 
-def monitor_identity(cfg: MonitorSection) -> dict[str, Any]:
+def battery_identity(
+    device_instance: int,
+    product_id: int,
+    product_name: str,
+    custom_name: str = "",
+    connection: str = MONITOR_CONNECTION,
+) -> dict[str, Any]:
+    """The values of :data:`IDENTITY_SPECS`."""
     return {
         "/Mgmt/ProcessName": MONITOR_PROCESS,
         "/Mgmt/ProcessVersion": __version__,
-        "/Mgmt/Connection": MONITOR_CONNECTION,
-        "/DeviceInstance": cfg.device_instance,
-        "/ProductId": cfg.product_id,
-        "/ProductName": cfg.product_name,
-        "/CustomName": cfg.custom_name,
+        "/Mgmt/Connection": connection,
+        "/DeviceInstance": device_instance,
+        "/ProductId": product_id,
+        "/ProductName": product_name,
+        "/CustomName": custom_name,
         "/FirmwareVersion": 0x0414,
         "/Connected": 1,
     }
+
+
+def monitor_identity(cfg: MonitorSection) -> dict[str, Any]:
+    return battery_identity(cfg.device_instance, cfg.product_id, cfg.product_name, cfg.custom_name)
+
+
+def monitor_reading(
+    now_s: float, battery: Battery, flow: Flow, cfg: MonitorSection, noise: Noise
+) -> MonitorReading:
+    """The shunt's sample of the simulated bank now (noise drawn in a fixed order)."""
+    current_a = flow.battery_current_a + noise("battery_current_a")
+    voltage_v = battery.terminal_v(flow.battery_current_a) + noise("battery_voltage_v")
+    soc = min(max(battery.soc_pct + cfg.soc_offset_pct, 0.0), 100.0)
+    capacity = battery.params.capacity_ah
+    remaining_ah = soc / 100.0 * capacity
+    min_cell, max_cell = battery.cell_voltages_v(flow.battery_current_a)
+    return MonitorReading(
+        time_s=now_s,
+        voltage_v=voltage_v,
+        current_a=current_a,
+        power_w=voltage_v * current_a,
+        soc_pct=soc,
+        temperature_c=battery.temperature_c + noise("temperature_c"),
+        consumed_ah=-(capacity - remaining_ah),
+        time_to_go_s=remaining_ah / -current_a * 3600.0 if current_a < -0.5 else None,
+        min_cell_v=min_cell,
+        max_cell_v=max_cell,
+        pv_dc_current_a=flow.pv_dc_used_a,
+    )
 
 
 def monitor_values(reading: MonitorReading, cfg: MonitorSection) -> dict[str, Any]:
@@ -126,6 +177,7 @@ SYSTEM_SPECS: tuple[ItemSpec, ...] = (
     ItemSpec("/Dc/Battery/ConsumedAmphours", DBL, "Ah", decimals=1),
     ItemSpec("/Dc/Pv/Current", DBL, "A", decimals=1),
     ItemSpec("/Dc/Pv/Power", DBL, "W", decimals=0),
+    *DVCC_SYSTEM_SPECS,
 )
 
 #: systemcalc path → the monitor path it mirrors.

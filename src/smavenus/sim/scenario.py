@@ -4,7 +4,8 @@ A scenario is one TOML document validated here (unknown keys are errors, as in t
 configuration). Every section is optional; the defaults describe a single-phase 230 V/50 Hz
 Sunny Island on a 16-cell 280 Ah LiFePO4 bank with the grid present, which is also what
 ``smavenus-sim`` runs without ``--scenario``. ``[[events]]`` are applied at ``at_s`` seconds
-of simulated time; the same models validate the control interface's requests.
+of simulated time; the same models validate the control interface's requests. The Venus-side
+sections (``[bms]``, ``[dvcc]``) and their events live in ``smavenus.sim.scenario_venus``.
 See ``docs/simulator.md`` for the format with examples.
 """
 
@@ -15,18 +16,24 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from smavenus.config import format_validation_error, read_toml
 from smavenus.errors import ConfigError
 from smavenus.protocol.specs import BMS_CYCLE_IDS
 from smavenus.sim.battery import ChemistryName
+from smavenus.sim.scenario_types import Percent, Seconds, ServiceStateEvent, Watts
+from smavenus.sim.scenario_types import ScenarioModel as _Model
+from smavenus.sim.scenario_types import TimedEvent as _Event
+from smavenus.sim.scenario_venus import (
+    BmsEvent,
+    BmsLimitsEvent,
+    BmsSection,
+    DvccEvent,
+    DvccSection,
+)
 
 MAX_LINES = 3
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class Preset(enum.Enum):
@@ -42,10 +49,6 @@ PRESETS: dict[Preset, tuple[int, float, float]] = {
     Preset.SPLIT_120_240_60: (2, 120.0, 60.0),
     Preset.THREE_230_50: (3, 230.0, 50.0),
 }
-
-Watts = Annotated[float, Field(ge=0.0, le=100_000.0, allow_inf_nan=False)]
-Seconds = Annotated[float, Field(ge=0.0, le=10 * 365 * 86400, allow_inf_nan=False)]
-Percent = Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]
 
 
 class SiSection(_Model):
@@ -191,10 +194,6 @@ class MonitorSection(_Model):
 # -- events -------------------------------------------------------------------------------
 
 
-class _Event(_Model):
-    at_s: Seconds = Field(0.0, description="simulated time at which the event applies")
-
-
 class LoadEvent(_Event):
     action: Literal["load"]
     line: int = Field(1, ge=1, le=MAX_LINES)
@@ -253,12 +252,12 @@ class ButtonEvent(_Event):
     press: Literal["start", "stop"]
 
 
-class MonitorEvent(_Event):
+class MonitorEvent(ServiceStateEvent):
     """The battery monitor: vanish (release the bus name), freeze (stop updating),
-    disconnect (/Connected = 0), or restore."""
+    disconnect (/Connected = 0), lie (pack voltage + ``voltage_offset_v``), nan, cells_invalid,
+    or restore (``smavenus.sim.faults``)."""
 
     action: Literal["monitor"]
-    state: Literal["vanish", "freeze", "disconnect", "restore"]
 
 
 class SystemEvent(_Event):
@@ -286,7 +285,10 @@ ScenarioEvent = Annotated[
     | ButtonEvent
     | MonitorEvent
     | SystemEvent
-    | AdapterEvent,
+    | AdapterEvent
+    | BmsEvent
+    | BmsLimitsEvent
+    | DvccEvent,
     Field(discriminator="action"),
 ]
 
@@ -305,6 +307,8 @@ class Scenario(_Model):
     loads: LoadsSection = Field(default_factory=LoadsSection)
     pv: PvSection = Field(default_factory=PvSection)
     monitor: MonitorSection = Field(default_factory=MonitorSection)
+    bms: BmsSection = Field(default_factory=BmsSection)
+    dvcc: DvccSection = Field(default_factory=DvccSection)
     events: tuple[ScenarioEvent, ...] = ()
 
     @model_validator(mode="after")
@@ -319,6 +323,11 @@ class Scenario(_Model):
             f"events[{i}]: line {event.line}, cluster has {lines}"
             for i, event in enumerate(self.events)
             if isinstance(event, (LoadEvent, PvAcEvent)) and event.line > lines
+        )
+        problems.extend(
+            f"events[{i}]: {event.action} needs [bms] enabled = true"
+            for i, event in enumerate(self.events)
+            if isinstance(event, (BmsEvent, BmsLimitsEvent)) and not self.bms.enabled
         )
         if problems:
             raise ValueError("\n".join(problems))

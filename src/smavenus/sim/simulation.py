@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from smavenus.sim.battery import CHEMISTRIES, Battery, BatteryParams
+from smavenus.sim.bms import BmsUpdate
 from smavenus.sim.environment import Inputs, load_key, pv_ac_key
 from smavenus.sim.events import BMS_IDS, EventKind, Recorder
-from smavenus.sim.monitor import MonitorReading
+from smavenus.sim.monitor import MonitorReading, monitor_reading
 from smavenus.sim.power import Flow, FlowInputs, power_flow
 from smavenus.sim.scenario import (
     MAX_LINES,
@@ -42,8 +43,10 @@ from smavenus.sim.scenario import (
     SystemEvent,
     TemperatureEvent,
 )
+from smavenus.sim.scenario_venus import BmsEvent, BmsLimitsEvent, DvccEvent
 from smavenus.sim.si import Observations, SunnyIsland
 from smavenus.sim.status import Noise, ac_state, status_frames
+from smavenus.sim.venus import VenusSide
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +60,23 @@ class FrameOut:
 
 @dataclass(frozen=True, slots=True)
 class EdgeAction:
-    """Something only an edge can do: ``target`` adapter/monitor/system, ``state`` what to do."""
+    """Something only an edge can do: ``target`` adapter/monitor/system/bms/dvcc, ``state``
+    what to do, ``detail`` its parameters (``voltage_offset_v`` for a lie)."""
 
     time_s: float
     target: str
     state: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-Output = FrameOut | MonitorReading | EdgeAction
+Output = FrameOut | MonitorReading | BmsUpdate | EdgeAction
 
-#: Events aimed at the edges: (target, the event's attribute holding the state).
+#: Events aimed at the edges, by target.
 EDGE_EVENTS: dict[type[Any], str] = {
     MonitorEvent: "monitor",
     SystemEvent: "system",
     AdapterEvent: "adapter",
+    BmsEvent: "bms",
 }
 
 
@@ -130,6 +136,7 @@ class Simulation:
         self._noise = Noise(f"{self.seed}:si", si_cfg.noise)
         self._drop_rng = random.Random(f"{self.seed}:drop")  # noqa: S311 - not security
         self._monitor_noise = Noise(f"{self.seed}:monitor", si_cfg.noise)
+        self.venus = VenusSide(scenario, cells, self.recorder, self.seed)
         self.frames_sent = 0
         self.frames_received = 0
         self.flow: Flow = self._compute_flow()
@@ -162,6 +169,7 @@ class Simulation:
         line = getattr(event, "line", 1)
         if line > self.scenario.si.lines:
             raise ValueError(f"line {line}: the cluster has {self.scenario.si.lines} lines")
+        self.venus.check(event)
         self.advance_to(time_s)
         self._apply(event, source)
         self._settle()
@@ -173,6 +181,8 @@ class Simulation:
     def next_deadline(self) -> float:
         """The next simulated time at which something happens without outside input."""
         candidates = [self._cycle_time(self._cycles), self._reading_time(self._readings)]
+        if (bms_sample := self.venus.next_sample_s()) is not None:
+            candidates.append(bms_sample)
         if self._next_event < len(self._events):
             candidates.append(self._events[self._next_event].at_s)
         candidates.extend(self.si.deadlines(self.now_s))
@@ -212,6 +222,7 @@ class Simulation:
             if self.recorder.bms_arrivals
             else None,
             "events": len(self.recorder.events),
+            **self.venus.status(self.recorder.dvcc.to_dict()),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -296,7 +307,13 @@ class Simulation:
             self._emit_status()
         if self.now_s >= self._reading_time(self._readings):
             self._readings += 1
-            self._outbox.append(self._reading())
+            self._outbox.append(
+                monitor_reading(
+                    self.now_s, self.battery, self.flow, self.scenario.monitor, self._monitor_noise
+                )
+            )
+        if (update := self.venus.sample_if_due(self.now_s, self.battery, self.flow)) is not None:
+            self._outbox.append(update)
 
     def _emit_status(self) -> None:
         if self.si.switched_off:
@@ -322,28 +339,6 @@ class Simulation:
             self.frames_sent += 1
             self._outbox.append(FrameOut(self.now_s, can_id, data))
 
-    def _reading(self) -> MonitorReading:
-        battery, flow, noise = self.battery, self.flow, self._monitor_noise
-        current_a = flow.battery_current_a + noise("battery_current_a")
-        voltage_v = battery.terminal_v(flow.battery_current_a) + noise("battery_voltage_v")
-        soc = min(max(battery.soc_pct + self.scenario.monitor.soc_offset_pct, 0.0), 100.0)
-        capacity = battery.params.capacity_ah
-        remaining_ah = soc / 100.0 * capacity
-        min_cell, max_cell = battery.cell_voltages_v(flow.battery_current_a)
-        return MonitorReading(
-            time_s=self.now_s,
-            voltage_v=voltage_v,
-            current_a=current_a,
-            power_w=voltage_v * current_a,
-            soc_pct=soc,
-            temperature_c=battery.temperature_c + noise("temperature_c"),
-            consumed_ah=-(capacity - remaining_ah),
-            time_to_go_s=remaining_ah / -current_a * 3600.0 if current_a < -0.5 else None,
-            min_cell_v=min_cell,
-            max_cell_v=max_cell,
-            pv_dc_current_a=flow.pv_dc_used_a,
-        )
-
     def _apply(self, event: ScenarioEvent, source: str) -> None:
         now = self.now_s
         self.recorder.record(
@@ -354,7 +349,9 @@ class Simulation:
         )
         edge = EDGE_EVENTS.get(type(event))
         if edge is not None:
-            self._outbox.append(EdgeAction(now, edge, str(getattr(event, "state", ""))))
+            self.venus.note_state(now, event)
+            detail = event.model_dump(exclude={"at_s", "action", "state"})
+            self._outbox.append(EdgeAction(now, edge, str(getattr(event, "state", "")), detail))
             return
         APPLY[type(event)](self, event)
 
@@ -381,6 +378,11 @@ def _battery(sim: Simulation, event: BatteryEvent) -> None:
     sim.battery.soc_pct = event.soc_pct
 
 
+def _dvcc(sim: Simulation, event: DvccEvent) -> None:
+    sim.venus.dvcc.apply(event)
+    sim._outbox.append(EdgeAction(sim.now_s, "dvcc", "changed"))  # systemcalc shows it at once
+
+
 #: How each model-side scenario event changes the simulation.
 APPLY: dict[type[Any], Callable[[Simulation, Any], None]] = {
     LoadEvent: lambda sim, e: sim.inputs.set(load_key(e.line), sim.now_s, e.power_w, e.ramp_s),
@@ -391,4 +393,6 @@ APPLY: dict[type[Any], Callable[[Simulation, Any], None]] = {
     BatteryEvent: _battery,
     BmsSilenceEvent: lambda sim, e: sim.si.silence(sim.now_s, e.enabled, e.duration_s),
     ButtonEvent: lambda sim, e: sim.si.button(sim.now_s, e.press),
+    BmsLimitsEvent: lambda sim, e: sim._outbox.extend(sim.venus.bms_limits(sim.now_s, e)),
+    DvccEvent: _dvcc,
 }

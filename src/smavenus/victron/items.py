@@ -64,8 +64,12 @@ class CoercionError(ValueError):
     """A value that cannot be represented in the path's declared type."""
 
 
-def coerce(spec: ItemSpec, value: Any) -> Any:
-    """``value`` in the path's type, or ``None`` (invalid). Raises :class:`CoercionError`."""
+def coerce(spec: ItemSpec, value: Any, *, keep_nan: bool = False) -> Any:
+    """``value`` in the path's type, or ``None`` (invalid). Raises :class:`CoercionError`.
+
+    ``keep_nan`` keeps a NaN on a double path as a NaN (a faulty driver's output, which a
+    simulator must be able to put on the bus); otherwise NaN and infinities are invalid.
+    """
     if value is None:
         return None
     if spec.type is ItemType.STRING:
@@ -79,6 +83,8 @@ def coerce(spec: ItemSpec, value: Any) -> Any:
     if not isinstance(value, (int, float)):
         raise CoercionError(f"{spec.path} takes a number, not {type(value).__name__}")
     number = float(value)
+    if keep_nan and math.isnan(number) and spec.type is ItemType.DOUBLE:
+        return math.nan
     if math.isnan(number) or math.isinf(number):
         return None  # a measurement we do not have is invalid, not a number
     if spec.type is ItemType.INT:
@@ -104,6 +110,15 @@ def default_text(spec: ItemSpec, value: Any) -> str:
     return f"{shown} {spec.unit}".rstrip() if spec.unit else shown
 
 
+def _same(new: Any, old: Any) -> bool:
+    """Equal and of one type; a NaN equals a NaN here, so a NaN is not re-sent every update."""
+    if type(new) is not type(old):
+        return False
+    if isinstance(new, float) and math.isnan(new) and math.isnan(old):
+        return True
+    return bool(new == old)
+
+
 #: Called on a remote write with (path, coerced value); returns True to accept.
 WriteCheck = Callable[[str, Any], bool]
 
@@ -111,7 +126,13 @@ WriteCheck = Callable[[str, Any], bool]
 class ItemStore:
     """Values by path. Local updates return what changed; remote writes are checked."""
 
-    def __init__(self, specs: Iterable[ItemSpec], on_write: WriteCheck | None = None) -> None:
+    def __init__(
+        self,
+        specs: Iterable[ItemSpec],
+        on_write: WriteCheck | None = None,
+        *,
+        keep_nan: bool = False,
+    ) -> None:
         self._specs: dict[str, ItemSpec] = {}
         for spec in specs:
             if spec.path in self._specs:
@@ -119,6 +140,8 @@ class ItemStore:
             self._specs[spec.path] = spec
         self._values: dict[str, Any] = dict.fromkeys(self._specs)
         self._on_write = on_write
+        #: Local updates keep NaN on double paths (see :func:`coerce`); remote writes never do.
+        self._keep_nan = keep_nan
 
     # -- reading --------------------------------------------------------------------------
 
@@ -148,8 +171,8 @@ class ItemStore:
             spec = self._specs.get(path)
             if spec is None:
                 raise KeyError(f"{path} is not a path of this service")
-            new = coerce(spec, value)
-            if new != self._values[path] or type(new) is not type(self._values[path]):
+            new = coerce(spec, value, keep_nan=self._keep_nan)
+            if not _same(new, self._values[path]):
                 self._values[path] = new
                 changed[path] = new
         return changed

@@ -92,9 +92,14 @@ SHIPPED = sorted(packaged_scenarios())
 
 
 def test_examples_are_shipped() -> None:
-    assert {"grid-outage", "split-phase-us", "bms-silence", "monitor-faults", "pv-day"} <= set(
-        SHIPPED
-    )
+    assert {
+        "grid-outage",
+        "split-phase-us",
+        "bms-silence",
+        "monitor-faults",
+        "pv-day",
+        "bms-dvcc",
+    } <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from smavenus.victron.items import CoercionError, ItemSpec, ItemStore, ItemType, SetResult, coerce
@@ -76,3 +78,14 @@ def test_duplicate_and_malformed_paths_are_rejected() -> None:
         ItemStore([STATE, STATE])
     with pytest.raises(ValueError, match="not a BusItem path"):
         ItemSpec("Dc/0/Voltage", ItemType.DOUBLE)
+
+
+def test_a_store_that_keeps_nan_carries_it_on_doubles_once() -> None:
+    store = ItemStore([STATE, VOLTAGE, MODE], keep_nan=True)
+    changed = store.update({"/Dc/0/Voltage": float("nan"), "/State": float("nan")})
+    assert math.isnan(changed["/Dc/0/Voltage"])  # a faulty driver's NaN, as a double
+    assert store["/State"] is None  # an integer path cannot hold a NaN: invalid
+    assert store.update({"/Dc/0/Voltage": float("nan")}) == {}  # NaN again is no change
+    assert store.update({"/Dc/0/Voltage": 52.8}) == {"/Dc/0/Voltage": 52.8}
+    assert store.write("/Mode", float("nan")) == (SetResult.OK, False)  # remote: invalid
+    assert store["/Mode"] is None

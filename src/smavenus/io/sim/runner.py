@@ -30,12 +30,14 @@ import structlog
 
 from smavenus.io.sim.control import ControlServer
 from smavenus.io.sim.links import SiLink
-from smavenus.io.sim.victron import SimBatteryMonitor, SimSystemCalc
+from smavenus.io.sim.venus import SimVenus
+from smavenus.io.sim.victron import SimBatteryService, SimSystemCalc
+from smavenus.sim.bms import BmsUpdate
 from smavenus.sim.clock import SimClock
 from smavenus.sim.control import ApplyRequest, answer
 from smavenus.sim.events import EventKind, SimEvent
 from smavenus.sim.monitor import MonitorReading
-from smavenus.sim.scenario import PvDcEvent, ScenarioEvent
+from smavenus.sim.scenario import ScenarioEvent
 from smavenus.sim.simulation import EdgeAction, FrameOut, Simulation
 
 log = structlog.get_logger(__name__)
@@ -68,16 +70,16 @@ class SimRunner:
         self.clock_started = asyncio.Event()  #: set when simulated time starts to run
         self.frames_delivered = 0
         self.frames_undelivered = 0
-        self.monitor: SimBatteryMonitor | None = None
-        self.system: SimSystemCalc | None = None
+        #: The Venus services (battery monitor, BMS, systemcalc), with ``battery_monitor``.
+        self.venus: SimVenus | None = None
         if battery_monitor is not None:
-            cfg = sim.scenario.monitor
-            self.monitor = SimBatteryMonitor(battery_monitor, cfg, on_mirror=self._mirror)
-            if systemcalc:
-                self.system = SimSystemCalc(self.monitor.service_name, cfg.device_instance)
-        self._has_dc_pv = sim.scenario.pv.dc_current_a > 0 or any(
-            isinstance(e, PvDcEvent) for e in sim.scenario.events
-        )
+            self.venus = SimVenus(
+                sim, battery_monitor, systemcalc=systemcalc, on_dvcc_cycle=self._dvcc_cycle
+            )
+        venus = self.venus
+        self.monitor: SimBatteryService | None = None if venus is None else venus.monitor
+        self.bms: SimBatteryService | None = None if venus is None else venus.bms
+        self.system: SimSystemCalc | None = None if venus is None else venus.system
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._control: ControlServer | None = None
@@ -103,10 +105,8 @@ class SimRunner:
         if self.control_path is not None:
             self._control = ControlServer(self.control_path, self._handle_control)
             await self._control.start()
-        if self.monitor is not None:
-            await self.monitor.start()
-        if self.system is not None:
-            await self.system.start()
+        if self.venus is not None:
+            await self.venus.start()
         await self.link.start(self._on_frame, self._on_open)
         if not self.start_on_open:
             self._start_clock()
@@ -132,9 +132,8 @@ class SimRunner:
             with contextlib.suppress(Exception):
                 await task
         await self.link.stop()
-        for service in (self.system, self.monitor):
-            if service is not None:
-                await service.stop()
+        if self.venus is not None:
+            await self.venus.stop()
         if self._control is not None:
             await self._control.stop()
         if self._file is not None:
@@ -258,22 +257,20 @@ class SimRunner:
                 else:
                     self.frames_undelivered += 1
             elif isinstance(output, MonitorReading):
-                self._reading(output)
+                if self.venus is not None:
+                    self.venus.reading(output)
+            elif isinstance(output, BmsUpdate):
+                if self.venus is not None:
+                    self.venus.bms_update(output.values)
             elif isinstance(output, EdgeAction):
                 self._spawn(self._edge(output))
 
-    def _reading(self, reading: MonitorReading) -> None:
-        if self.system is not None:
-            self.system.pv(
-                reading.pv_dc_current_a if self._has_dc_pv else None,
-                reading.voltage_v if self._has_dc_pv else None,
-            )
-        if self.monitor is not None:
-            self.monitor.update(reading)
-
-    def _mirror(self, values: Any) -> None:
-        if self.system is not None:
-            self.system.mirror(values)
+    def _dvcc_cycle(self, service: str | None, written: Any, failure: str | None) -> None:
+        """DVCC ran (wall-clock): recorded at the simulated time it ran at."""
+        if self.clock.running and not self._stopped:
+            self._advance()
+            self._arm()
+        self.sim.recorder.dvcc_cycle(self.sim.now_s, service, written, failure)
 
     async def _edge(self, action: EdgeAction) -> None:
         if action.target == "adapter":
@@ -281,11 +278,7 @@ class SimRunner:
                 self.link.unplug()
             else:
                 self.link.plug()
-        elif action.target == "monitor" and self.monitor is not None:
-            await self.monitor.set_state(action.state)
-        elif action.target == "system" and self.system is not None:
-            await self.system.set_state(action.state)
-        else:
+        elif self.venus is None or not await self.venus.edge(action):
             log.warning("edge_action_ignored", target=action.target, reason="not running")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -1,20 +1,25 @@
-"""The simulated battery monitor and the systemcalc stand-in on D-Bus.
+"""The simulated battery services and the systemcalc stand-in on D-Bus.
 
-:class:`SimBatteryMonitor` appears as a SmartShunt does (``com.victronenergy.battery.<name>``,
-one ``ItemsChanged`` per update) and can be made to **vanish** (its connection closes, as when
-dbus-vedirect dies: the name disappears), **freeze** (it stays on the bus but stops updating),
-**disconnect** (``/Connected`` = 0 and the measurements invalid, as a shunt that lost its
-VE.Direct link), or be **restored**.
+:class:`SimBatteryService` is one ``com.victronenergy.battery.*`` service on its own bus
+connection: the SmartShunt-like monitor (one ``ItemsChanged`` per update), the battery's BMS
+on a service of its own, or both on one service (``[bms] service = "monitor"``). It can be
+put in any fault state of :mod:`smavenus.sim.faults`: **vanish** (its connection closes, as
+when the driver dies: the name disappears), **freeze** (on the bus, never changing),
+**disconnect** (``/Connected`` = 0 and the measurements invalid), **lie**, **nan**,
+**cells_invalid**, and back (**restore**). Its store keeps NaN, so ``nan`` reaches clients
+as D-Bus doubles holding NaN.
 
 :class:`SimSystemCalc` is the part of ``com.victronenergy.system`` a battery consumer reads:
 ``/ActiveBatteryService`` and ``/Dc/Battery/*``, mirroring what the monitor last published —
 so a frozen monitor leaves frozen numbers there too, and a vanished or disconnected one makes
-them invalid, as systemcalc does. It can itself be switched to ``no_battery`` or ``vanish``.
+them invalid, as systemcalc does — plus ``/ActiveBmsService``/``/ActiveBmsInstance`` and, with
+``[dvcc]``, DVCC (``smavenus.io.sim.dvcc``). It can itself be switched to ``no_battery`` or
+``vanish`` (DVCC stops with it, as when systemcalc dies).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -22,26 +27,24 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.io.dbus import connect_system_bus
 from smavenus.io.dbus.busitem import BusItemService
-from smavenus.sim.monitor import (
-    MEASURED_PATHS,
-    MONITOR_SPECS,
-    SYSTEM_SERVICE,
-    SYSTEM_SPECS,
-    MonitorReading,
-    monitor_identity,
-    monitor_values,
-    system_identity,
-    system_values,
+from smavenus.io.sim.dvcc import CycleCallback, DvccWriter
+from smavenus.sim.dvcc import DVCC_OFF, BmsView, DvccSettings, bms_system_values
+from smavenus.sim.faults import (
+    SERVICE_STATES,
+    SILENT_STATES,
+    disconnected_values,
+    shown_values,
+    state_of,
 )
-from smavenus.sim.scenario import MonitorSection
-from smavenus.victron.items import ItemStore
+from smavenus.sim.monitor import SYSTEM_SERVICE, SYSTEM_SPECS, system_identity, system_values
+from smavenus.sim.scenario_types import DEFAULT_LIE_OFFSET_V
+from smavenus.victron.items import ItemSpec, ItemStore
 
 log = structlog.get_logger(__name__)
 
 #: Called with the monitor's published values, or None when it is not selectable.
 MirrorCallback = Callable[[Mapping[str, Any] | None], None]
 
-MONITOR_STATES = ("normal", "vanish", "freeze", "disconnect")
 SYSTEM_STATES = ("normal", "no_battery", "vanish")
 
 
@@ -50,31 +53,52 @@ async def _close(bus: MessageBus) -> None:
     await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]  # unannotated in dbus-fast
 
 
-class SimBatteryMonitor:
+async def _serve(name: str, store: ItemStore) -> BusItemService:
+    bus = await connect_system_bus()
+    service = BusItemService(bus, name, store)
+    try:
+        await service.register()
+    except Exception:
+        await _close(bus)
+        raise
+    return service
+
+
+class SimBatteryService:
+    """A simulated ``com.victronenergy.battery.*`` service (a shunt, a BMS, or both)."""
+
     def __init__(
-        self, name: str, cfg: MonitorSection, on_mirror: MirrorCallback | None = None
+        self,
+        service_name: str,
+        specs: Sequence[ItemSpec],
+        identity: Mapping[str, Any],
+        measured: Collection[str],
+        on_mirror: MirrorCallback | None = None,
     ) -> None:
-        self.service_name = f"com.victronenergy.battery.{name}"
-        self.cfg = cfg
+        self.service_name = service_name
+        self.specs = {spec.path: spec for spec in specs}
+        self._identity = dict(identity)
+        self._measured = tuple(measured)  #: invalid while disconnected
         self.state = "normal"
+        self.voltage_offset_v = DEFAULT_LIE_OFFSET_V
         self.service: BusItemService | None = None
         self.updates = 0
         self._on_mirror = on_mirror
-        self._last: MonitorReading | None = None
+        self._true: dict[str, Any] = {}  #: the latest true values, whatever is shown
+
+    @property
+    def published(self) -> Mapping[str, Any] | None:
+        """What a client reads now; None while the service is off the bus."""
+        if self.service is None:
+            return None
+        store = self.service.store
+        return {path: store[path] for path in store.specs}
 
     async def start(self) -> None:
-        bus = await connect_system_bus()
-        store = ItemStore(MONITOR_SPECS)
-        store.update(monitor_identity(self.cfg))
-        if self._last is not None:
-            store.update(monitor_values(self._last, self.cfg))
-        service = BusItemService(bus, self.service_name, store)
-        try:
-            await service.register()
-        except Exception:
-            await _close(bus)
-            raise
-        self.service = service
+        store = ItemStore(self.specs.values(), keep_nan=True)
+        store.update(self._identity)
+        store.update(self._current())
+        self.service = await _serve(self.service_name, store)
         self._mirror()
 
     async def stop(self) -> None:
@@ -82,77 +106,94 @@ class SimBatteryMonitor:
             bus, self.service = self.service.bus, None
             await _close(bus)
 
-    def update(self, reading: MonitorReading) -> None:
-        """A new sample: published (one ItemsChanged) unless frozen, vanished or disconnected."""
-        if self.state == "freeze":
+    def update(self, values: Mapping[str, Any]) -> None:
+        """New true values: published (one ItemsChanged) unless the state keeps them back."""
+        self._true.update(values)
+        if self.service is None or self.state in SILENT_STATES:
             return
-        self._last = reading
-        if self.service is None or self.state != "normal":
-            return
-        self.service.publish(monitor_values(reading, self.cfg))
+        self.service.publish(shown_values(values, self.state, self.specs, self.voltage_offset_v))
         self.updates += 1
         self._mirror()
 
-    async def set_state(self, state: str) -> None:
-        if state not in (*MONITOR_STATES, "restore"):
-            raise ValueError(f"unknown monitor state {state!r}")
-        state = "normal" if state == "restore" else state
+    async def set_state(self, request: str, detail: Mapping[str, Any] | None = None) -> None:
+        state = state_of(request)
+        if state not in SERVICE_STATES:
+            raise ValueError(f"unknown battery service state {request!r}")
         old, self.state = self.state, state
-        log.info("battery_monitor_state", service=self.service_name, old=old, new=state)
+        self.voltage_offset_v = (detail or {}).get("voltage_offset_v", DEFAULT_LIE_OFFSET_V)
+        log.info("battery_service_state", service=self.service_name, old=old, new=state)
         if state == "vanish":
             await self.stop()
-            self._mirror()
-            return
-        if self.service is None:
+        elif self.service is None:
             await self.start()
-        assert self.service is not None
-        if state == "disconnect":
-            self.service.publish({"/Connected": 0, **dict.fromkeys(MEASURED_PATHS)})
-        elif state == "normal":
-            values = {"/Connected": 1}
-            if self._last is not None:
-                values.update(monitor_values(self._last, self.cfg))
-            self.service.publish(values)
+        elif state != "freeze":
+            self.service.publish(self._current())
         self._mirror()
+
+    def _current(self) -> dict[str, Any]:
+        """Everything but the identity as the state shows it (a freeze shows the last)."""
+        if self.state == "disconnect":
+            return disconnected_values(self.specs, self._measured)
+        shown = shown_values(self._true, self.state, self.specs, self.voltage_offset_v)
+        return {"/Connected": 1, **shown}
 
     def _mirror(self) -> None:
         if self._on_mirror is None:
             return
-        if self.service is None or self.service.store["/Connected"] != 1:
-            self._on_mirror(None)
-            return
-        store = self.service.store
-        self._on_mirror({path: store[path] for path in store.specs})
+        published = self.published
+        self._on_mirror(None if published is None or published["/Connected"] != 1 else published)
 
 
 class SimSystemCalc:
-    """``com.victronenergy.system`` as far as the battery goes."""
+    """``com.victronenergy.system`` as far as the battery, the BMS and DVCC go."""
 
-    def __init__(self, monitor_service: str, device_instance: int) -> None:
+    def __init__(
+        self,
+        monitor_service: str,
+        device_instance: int,
+        *,
+        bms: Callable[[], BmsView | None] = lambda: None,
+        dvcc: Callable[[], DvccSettings] | None = None,
+        on_dvcc_cycle: CycleCallback | None = None,
+    ) -> None:
         self.monitor_service = monitor_service
         self.device_instance = device_instance
         self.state = "normal"
         self.service: BusItemService | None = None
         self._monitor: Mapping[str, Any] | None = None
         self._pv: tuple[float | None, float | None] = (None, None)
+        self._bms = bms
+        self._dvcc_values: dict[str, Any] = dict(DVCC_OFF)
+        self.dvcc: DvccWriter | None = None
+        if dvcc is not None:
+            self.dvcc = DvccWriter(
+                bus=lambda: None if self.service is None else self.service.bus,
+                settings=dvcc,
+                bms=bms,
+                pv_dc_current_a=lambda: self._pv[0] or 0.0,
+                publish=self._publish_dvcc,
+                on_cycle=on_dvcc_cycle,
+            )
 
     async def start(self) -> None:
-        bus = await connect_system_bus()
-        store = ItemStore(SYSTEM_SPECS)
+        store = ItemStore(SYSTEM_SPECS, keep_nan=True)
         store.update(system_identity())
         store.update(self._values())
-        service = BusItemService(bus, SYSTEM_SERVICE, store)
-        try:
-            await service.register()
-        except Exception:
-            await _close(bus)
-            raise
-        self.service = service
+        self.service = await _serve(SYSTEM_SERVICE, store)
+        if self.dvcc is not None:
+            self.dvcc.restarted()
+            self.dvcc.start()
 
     async def stop(self) -> None:
         if self.service is not None:
             bus, self.service = self.service.bus, None
             await _close(bus)
+
+    async def close(self) -> None:
+        """Stop for good (DVCC's loop too)."""
+        if self.dvcc is not None:
+            await self.dvcc.stop()
+        await self.stop()
 
     def mirror(self, monitor: Mapping[str, Any] | None) -> None:
         self._monitor = monitor
@@ -160,6 +201,14 @@ class SimSystemCalc:
 
     def pv(self, current_a: float | None, voltage_v: float | None) -> None:
         self._pv = (current_a, voltage_v)
+
+    def refresh(self) -> None:
+        """Something systemcalc watches changed (the BMS): publish what follows at once."""
+        self._publish()
+
+    def dvcc_changed(self, settings: DvccSettings) -> None:
+        """The user switched DVCC: systemcalc shows it with its next tick, here at once."""
+        self._publish_dvcc(DVCC_OFF if not settings.enabled else {"/Control/Dvcc": 1})
 
     async def set_state(self, state: str) -> None:
         if state not in SYSTEM_STATES:
@@ -175,8 +224,13 @@ class SimSystemCalc:
 
     def _values(self) -> dict[str, Any]:
         monitor = self._monitor if self.state == "normal" else None
-        return system_values(monitor, self.monitor_service, self.device_instance, *self._pv)
+        values = system_values(monitor, self.monitor_service, self.device_instance, *self._pv)
+        return {**values, **bms_system_values(self._bms()), **self._dvcc_values}
 
     def _publish(self) -> None:
         if self.service is not None:
             self.service.publish(self._values())
+
+    def _publish_dvcc(self, values: Mapping[str, Any]) -> None:
+        self._dvcc_values.update(values)
+        self._publish()

@@ -1,4 +1,4 @@
-"""The three streams one smavenus process follows from another, each described once.
+"""The streams one smavenus process follows from another, each described once.
 
 A feed is a peer's well-known name, object path, interface, the signal it emits and the
 method that returns its latest message, and the pydantic model of the payload.
@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from smavenus.ipc import names
-from smavenus.ipc.messages import ControllerStatus, GatewayHealth, Message, SiSnapshot
+from smavenus.ipc.messages import (
+    ControllerStatus,
+    DvccWrites,
+    GatewayHealth,
+    Message,
+    SiSnapshot,
+)
 
 M = TypeVar("M", bound=Message)
 
@@ -51,4 +57,13 @@ STATUS: Feed[ControllerStatus] = Feed(
     names.STATUS_SIGNAL,
     names.GET_STATUS_METHOD,
     ControllerStatus,
+)
+#: The vebus-publisher's record of DVCC's writes into the vebus service (for the controller).
+DVCC_WRITES: Feed[DvccWrites] = Feed(
+    names.PUBLISHER_BUS_NAME,
+    names.PUBLISHER_PATH,
+    names.PUBLISHER_INTERFACE,
+    names.DVCC_WRITES_SIGNAL,
+    names.GET_DVCC_WRITES_METHOD,
+    DvccWrites,
 )

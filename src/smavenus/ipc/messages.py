@@ -284,3 +284,45 @@ class ControllerStatus(Message):
     candidates: dict[str, dict[str, Finite]] = Field(default_factory=dict)
     sensor_disagreement: bool = False
     frozen_sources: tuple[str, ...] = ()
+
+
+# vebus-publisher ---------------------------------------------------------------------------
+
+
+class WrittenValue(BaseModel):
+    """One value written into the vebus service by another process, and when it arrived."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    value: Finite | None = Field(description="None: the writer sent the invalid marker")
+    written_monotonic: Finite
+
+
+class DvccWrites(Message):
+    """DVCC's latest writes into our vebus service (systemcalc writes every 3 s while on).
+
+    Every accepted write is stamped, also one that did not change the value: an unchanged
+    write emits no PropertiesChanged, yet it is what tells the controller that DVCC is alive.
+    ``None``: never written since the publisher started.
+    """
+
+    #: /BatteryOperationalLimits/MaxChargeVoltage
+    max_charge_voltage_v: WrittenValue | None = None
+    #: /BatteryOperationalLimits/MaxChargeCurrent
+    max_charge_current_a: WrittenValue | None = None
+    #: /BatteryOperationalLimits/MaxDischargeCurrent
+    max_discharge_current_a: WrittenValue | None = None
+    #: /BatteryOperationalLimits/BatteryLowVoltage
+    battery_low_voltage_v: WrittenValue | None = None
+    #: /Dc/0/MaxChargeCurrent
+    dc_max_charge_current_a: WrittenValue | None = None
+
+
+#: The vebus path of each DvccWrites field.
+DVCC_WRITE_PATHS: dict[str, str] = {
+    "/BatteryOperationalLimits/MaxChargeVoltage": "max_charge_voltage_v",
+    "/BatteryOperationalLimits/MaxChargeCurrent": "max_charge_current_a",
+    "/BatteryOperationalLimits/MaxDischargeCurrent": "max_discharge_current_a",
+    "/BatteryOperationalLimits/BatteryLowVoltage": "battery_low_voltage_v",
+    "/Dc/0/MaxChargeCurrent": "dc_max_charge_current_a",
+}

@@ -37,3 +37,12 @@ COMMAND_SIGNAL: Final = "Command"
 STATUS_SIGNAL: Final = "Status"
 #: method () -> s: the latest ControllerStatus
 GET_STATUS_METHOD: Final = "GetStatus"
+
+# vebus-publisher -----------------------------------------------------------------------
+PUBLISHER_BUS_NAME: Final = "io.smavenus.VebusPublisher"
+PUBLISHER_PATH: Final = "/io/smavenus/VebusPublisher"
+PUBLISHER_INTERFACE: Final = "io.smavenus.VebusPublisher1"
+#: signal (s: DvccWrites JSON): DVCC's latest writes into our vebus service, after each write
+DVCC_WRITES_SIGNAL: Final = "DvccWrites"
+#: method () -> s: the latest DvccWrites
+GET_DVCC_WRITES_METHOD: Final = "GetDvccWrites"

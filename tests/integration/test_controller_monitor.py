@@ -14,10 +14,25 @@ import pytest
 from dbus_fast.aio import MessageBus
 
 from smavenus.controller.inputs import MonitorSample
-from smavenus.io.controller.monitor import BatteryMonitor
+from smavenus.io.controller.battery_services import BatteryServices
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import BATTERY_SPECS, SYSTEM_SPECS, Service, shunt
+
+
+def monitor_of(
+    bus: MessageBus, configured: str | None, samples: Samples, poll_after_s: float
+) -> BatteryServices:
+    """The controller's battery services, watched for the monitor alone."""
+    return BatteryServices(
+        bus,
+        monitor_service=configured,
+        bms_service=None,
+        on_monitor=samples,
+        on_bms=lambda _sample: None,
+        on_system=lambda _sample: None,
+        poll_after_s=poll_after_s,
+    )
 
 
 class Samples:
@@ -57,9 +72,9 @@ async def test_follows_the_battery_systemcalc_selected_and_its_updates(
     )
     await start(services, a, b, system)
     samples = Samples()
-    monitor = BatteryMonitor(system_bus, None, samples, poll_after_s=30.0)
+    monitor = monitor_of(system_bus, None, samples, 30.0)
     await monitor.start()
-    assert monitor.service == "com.victronenergy.battery.ttyS5"
+    assert monitor.monitor.service == "com.victronenergy.battery.ttyS5"
     assert samples.last is not None
     assert (samples.last.voltage_v, samples.last.current_a, samples.last.soc_pct) == (
         53.1,
@@ -78,7 +93,7 @@ async def test_follows_the_battery_systemcalc_selected_and_its_updates(
     await eventually(lambda: samples.last is not None and samples.last.current_a == 12.5, 3.0)
 
     system.properties_changed("/ActiveBatteryService", "com.victronenergy.battery/513")
-    await eventually(lambda: monitor.service == "com.victronenergy.battery.ttyS6", 3.0)
+    await eventually(lambda: monitor.monitor.service == "com.victronenergy.battery.ttyS6", 3.0)
     await eventually(lambda: samples.last is not None and samples.last.voltage_v == 52.0, 3.0)
     a.publish(voltage=57.0)  # the old monitor no longer counts
     await asyncio.sleep(0.2)
@@ -94,16 +109,16 @@ async def test_a_systemcalc_restart_keeps_the_monitor(
     system = Service("com.victronenergy.system", SYSTEM_SPECS, system_values)
     await start(services, battery, system)
     samples = Samples()
-    monitor = BatteryMonitor(system_bus, None, samples, poll_after_s=30.0)
+    monitor = monitor_of(system_bus, None, samples, 30.0)
     await monitor.start()
     await system.vanish()
     await asyncio.sleep(0.2)
     battery.publish(voltage=53.3)
     await eventually(lambda: samples.last is not None and samples.last.voltage_v == 53.3, 3.0)
-    assert monitor.service == "com.victronenergy.battery.ttyS5"
+    assert monitor.monitor.service == "com.victronenergy.battery.ttyS5"
     await start(services, Service("com.victronenergy.system", SYSTEM_SPECS, system_values))
     await asyncio.sleep(0.2)
-    assert samples.last is not None and monitor.service == "com.victronenergy.battery.ttyS5"
+    assert samples.last is not None and monitor.monitor.service == "com.victronenergy.battery.ttyS5"
     await monitor.stop()
 
 
@@ -113,7 +128,7 @@ async def test_a_vanished_monitor_is_reported_at_once_and_followed_when_it_retur
     name = "com.victronenergy.battery.ttyS5"
     await start(services, Service(name, BATTERY_SPECS, shunt(512)))
     samples = Samples()
-    monitor = BatteryMonitor(system_bus, name, samples, poll_after_s=30.0)  # configured
+    monitor = monitor_of(system_bus, name, samples, 30.0)  # configured
     await monitor.start()
     assert samples.last is not None
     await services[0].vanish()
@@ -143,9 +158,9 @@ async def test_no_usable_monitor_means_none(
         services, Service("com.victronenergy.battery.ttyS5", BATTERY_SPECS, shunt(512)), system
     )
     samples = Samples()
-    monitor = BatteryMonitor(system_bus, None, samples, poll_after_s=30.0)
+    monitor = monitor_of(system_bus, None, samples, 30.0)
     await monitor.start()
-    assert monitor.service is None and samples.last is None
+    assert monitor.monitor.service is None and samples.last is None
     system.properties_changed("/ActiveBatteryService", "com.victronenergy.battery/512")
     await eventually(lambda: samples.last is not None, 3.0)
     await monitor.stop()
@@ -157,7 +172,7 @@ async def test_a_disconnected_monitor_is_no_monitor(
     name = "com.victronenergy.battery.ttyS5"
     await start(services, battery := Service(name, BATTERY_SPECS, shunt(512)))
     samples = Samples()
-    monitor = BatteryMonitor(system_bus, name, samples, poll_after_s=30.0)
+    monitor = monitor_of(system_bus, name, samples, 30.0)
     await monitor.start()
     assert samples.last is not None
     battery.publish(connected=0)
@@ -171,7 +186,7 @@ async def test_a_quiet_monitor_is_polled_so_idle_values_stay_fresh(
     name = "com.victronenergy.battery.ttyS5"
     await start(services, Service(name, BATTERY_SPECS, shunt(512)))
     samples = Samples()
-    monitor = BatteryMonitor(system_bus, name, samples, poll_after_s=0.2)
+    monitor = monitor_of(system_bus, name, samples, 0.2)
     await monitor.start()
     assert samples.last is not None
     first = samples.last.updated_at

@@ -49,8 +49,6 @@ NO_LIMIT_A = 10000.0
 DVCC_ZERO_BELOW_A = 1.0
 #: Time constant of the other chargers' current filter (DVCC's own is about 3 s).
 OTHER_CHARGERS_FILTER_S = 3.0
-#: A BMS discharge voltage must stay this far below the charge voltage to be plausible.
-DVL_BELOW_CVL_V = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +188,7 @@ def _dvcc_candidates(said: Said, now: float, cfg: AppConfig, out: Candidates) ->
     value = None if write is None else write.value
     if value is not None and math.isfinite(value):
         if value < NO_LIMIT_A:
-            out["charge_current_a"]["dvcc"] = 0.0 if value <= DVCC_ZERO_BELOW_A else value
+            out["charge_current_a"]["dvcc_charger"] = 0.0 if value <= DVCC_ZERO_BELOW_A else value
     elif user_a is not None and user_a >= 0:
         out["charge_current_a"]["user_dvcc_limit"] = user_a - said.other_chargers_a
 
@@ -222,8 +220,7 @@ class LimitJudge:
         cvl, dvl = found["charge_voltage_v"], found["discharge_voltage_v"]
         blocked = self._implausible_cvl(cvl, cfg, events)
         cvl_ceiling = _extreme(cvl, min)
-        reference = cfg.battery.max_charge_voltage_v if cvl_ceiling is None else cvl_ceiling.value
-        self._implausible_dvl(dvl, reference, events)
+        self._implausible_dvl(dvl, events)
         # Our share can fall below zero (the other chargers use it all): 0 A, not a refusal.
         ccl = {k: max(v, 0.0) for k, v in found["charge_current_a"].items()}
         dcl = {k: max(v, 0.0) for k, v in found["discharge_current_a"].items()}
@@ -262,11 +259,15 @@ class LimitJudge:
                 del cvl[source]
         return reasons
 
-    def _implausible_dvl(self, dvl: dict[str, float], cvl: float, events: list[LogEvent]) -> None:
-        """Removes discharge voltages outside SMA's voltages or too close to the CVL."""
+    def _implausible_dvl(self, dvl: dict[str, float], events: list[LogEvent]) -> None:
+        """Removes discharge voltages no pack can have (SMA's voltage range: 41–63 V).
+
+        Unlike the reference (R11), a discharge voltage close to or above the charge voltage
+        is *kept*: it contradicts the CVL, but taking it can only stop discharging sooner.
+        """
         low, high = CVL_RANGE_V
         for source, value in list(dvl.items()):
-            if not low <= value <= high or value > cvl - DVL_BELOW_CVL_V:
+            if not low <= value <= high:
                 self._refuse(f"dvl:{source}", value, "discharge_voltage_v", events)
                 del dvl[source]
 

@@ -152,6 +152,8 @@ class ChargeController:
     _source: str | None = None
     _mode: Mode | None = None
     _wanted_reasons: dict[str, str] = field(default_factory=dict)
+    #: The [controller] values of the TOML file at the last start (to notice an edit).
+    toml_settings: dict[str, float | int | str | bool] = field(default_factory=dict)
     _pending: list[LogEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -182,6 +184,10 @@ class ChargeController:
         sample = SiSample.from_snapshot(snapshot)
         if sample is not None:
             self.si = sample
+
+    def note(self, events: list[LogEvent]) -> None:
+        """Events from outside the cycle (a restore at start), logged with the next decision."""
+        self._pending.extend(events)
 
     def set_timezone(self, tz: tzinfo) -> None:
         self.tz = tz

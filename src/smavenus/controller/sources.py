@@ -207,7 +207,7 @@ class SourceTracker:
                 )  # fmt: skip
         if self.monitor.frozen:
             monitor_ok = None
-        if self.bms.frozen or (bms_is_monitor and monitor_ok is None):
+        if self.bms.frozen or (bms_is_monitor and self.monitor.frozen):
             bms_ok = None
         live = LiveSources(monitor_ok, bms_ok, si_ok, bms_is_monitor)
         readings_seen = [s for s in (live.monitor, live.bms) if s is not None]

@@ -16,12 +16,16 @@ import structlog
 from dbus_fast.aio import MessageBus
 
 from smavenus.controller import ChargeController
-from smavenus.controller.settings import BY_PATH, SETTINGS, bounds, to_setting
+from smavenus.controller.inputs import UserDvccLimits, finite
+from smavenus.controller.settings import BY_KEY, BY_PATH, SETTINGS, bounds, to_setting
 from smavenus.io.dbus.localsettings import LocalSettings, SettingSpec
 
 log = structlog.get_logger("smavenus.bms_controller")
 
 TIMEZONE_PATH = "/Settings/System/TimeZone"
+#: The user's DVCC limits (Venus: Settings → DVCC): −1 (current) and 0 (voltage) mean off.
+USER_MAX_CHARGE_CURRENT_PATH = "/Settings/SystemSetup/MaxChargeCurrent"
+USER_MAX_CHARGE_VOLTAGE_PATH = "/Settings/SystemSetup/MaxChargeVoltage"
 
 
 def setting_specs(controller: ChargeController) -> list[SettingSpec]:
@@ -64,13 +68,40 @@ class SettingsBridge:
             setting_specs(controller),
             on_change=self._changed,
             on_available=self._available,
-            follow=(TIMEZONE_PATH,),
+            follow=(TIMEZONE_PATH, USER_MAX_CHARGE_CURRENT_PATH, USER_MAX_CHARGE_VOLTAGE_PATH),
         )
+        self._user_dvcc: dict[str, Any] = {}
+        self._overrides_reported = False
 
     async def start(self) -> None:
         await self.settings.start()
         if not self.settings.available:
             log.info("settings_from_toml", reason="localsettings is not on the bus")
+            self.controller.toml_settings = self._toml_values()
+            return
+        await self._push_toml_edits()
+
+    def _toml_values(self) -> dict[str, float | int | str | bool]:
+        return {s.key: getattr(self.toml, s.key) for s in SETTINGS}
+
+    async def _push_toml_edits(self) -> None:
+        """A ``[controller]`` value edited in the file since the last start wins, once.
+
+        localsettings keeps the value last set on the GUI, and the file's value is only its
+        default: without this, an edit of the file would be silently ignored forever.
+        """
+        before = self.controller.toml_settings
+        now = self._toml_values()
+        for key, value in now.items():
+            if key in before and before[key] != value:
+                setting = BY_KEY[key]
+                log.info(
+                    "setting_pushed_from_toml", key=f"controller.{key}", old_toml=before[key],
+                    new_toml=value, path=setting.path,
+                )  # fmt: skip
+                if not await self.settings.set(setting.path, to_setting(key, value)):
+                    log.warning("setting_push_refused", key=f"controller.{key}", value=value)
+        self.controller.toml_settings = now
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -84,6 +115,17 @@ class SettingsBridge:
     def _changed(self, path: str, value: Any) -> None:
         if path == TIMEZONE_PATH:
             self._timezone(value)
+            return
+        if path in (USER_MAX_CHARGE_CURRENT_PATH, USER_MAX_CHARGE_VOLTAGE_PATH):
+            self._user_dvcc[path] = value
+            current = finite(self._user_dvcc.get(USER_MAX_CHARGE_CURRENT_PATH))
+            voltage = finite(self._user_dvcc.get(USER_MAX_CHARGE_VOLTAGE_PATH))
+            self.controller.update_user_dvcc(
+                UserDvccLimits(
+                    None if current is None or current < 0 else current,
+                    None if voltage is None or voltage <= 0 else voltage,
+                )
+            )
             return
         setting = BY_PATH.get(path)
         if setting is None:
@@ -107,6 +149,14 @@ class SettingsBridge:
                 new=value,
                 toml=getattr(self.toml, key),
             )
+        if not self._overrides_reported:
+            self._overrides_reported = True
+            for key, toml in self._toml_values().items():
+                live = getattr(self.controller.cfg.controller, key)
+                if live != toml:
+                    log.info(
+                        "setting_overrides_toml", key=f"controller.{key}", value=live, toml=toml
+                    )
         for key, reason in outcome.rejected.items():
             kept = getattr(self.controller.cfg.controller, key)
             log.warning(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from smavenus.controller import ChargeController, Decision
+from smavenus.controller.continuity import same_state, saved_state
 from smavenus.controller.state import ControllerState
 from smavenus.io.controller.service import ControllerService
 from smavenus.io.files import StateFile
@@ -38,7 +39,8 @@ class Ticker:
         self._fail = fail
         self._handle: asyncio.TimerHandle | None = None
         self._seq = 0
-        self._saved_full_charge = controller.last_full_charge_unix
+        self._saved: ControllerState | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
         self._loop = asyncio.get_running_loop()
 
     def start(self) -> None:
@@ -48,6 +50,8 @@ class Ticker:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        if self.controller.last is not None:  # the latest state, written before exit
+            self.state_file.save_now(saved_state(self.controller, time.monotonic(), time.time()))
 
     def _tick(self) -> None:
         self._handle = None
@@ -59,7 +63,7 @@ class Ticker:
             status = self.controller.status(decision, self._seq, now, unix)
             self.service.emit(command.model_dump_json(), status.model_dump_json())
             self._seq += 1
-            self._persist()
+            self._persist(now, unix)
             delay = max(self.controller.next_deadline() - time.monotonic(), 0.0)
             self._handle = self._loop.call_at(self._loop.time() + delay, self._tick)
         except Exception as exc:  # any failure must stop the process, loudly
@@ -71,8 +75,12 @@ class Ticker:
         for event in decision.events:
             getattr(log, event.level)(event.name, **event.fields)
 
-    def _persist(self) -> None:
-        last = self.controller.last_full_charge_unix
-        if last != self._saved_full_charge:
-            self._saved_full_charge = last
-            self.state_file.save_now(ControllerState(last_full_charge_unix=last))
+    def _persist(self, now: float, unix: float) -> None:
+        """Save when something that must survive a restart changed (rarely), off the loop."""
+        state = saved_state(self.controller, now, unix)
+        if self._saved is not None and same_state(state, self._saved):
+            return
+        self._saved = state
+        task = asyncio.ensure_future(self.state_file.save(state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -22,9 +22,12 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.config import toml_document
 from smavenus.io.dbus import call, connect_system_bus, new_signal
-from smavenus.io.dbus.busitem import BUSITEM, BusItemService
+from smavenus.io.dbus.busitem import BUSITEM, BusItemService, from_variant
+from smavenus.io.sim.control import request
 from smavenus.ipc import names
 from smavenus.ipc.messages import BmsCommand, ControllerStatus
+from smavenus.testing.localsettings import LocalSettingsStandIn
+from smavenus.testing.waiting import eventually
 from smavenus.victron.items import ItemSpec, ItemStore, ItemType
 
 BIN = Path(sys.executable).parent
@@ -182,3 +185,142 @@ class Service:
     def close(self) -> None:
         if self.bus is not None and self.bus.connected:
             self.bus.disconnect()
+
+
+# -- the whole loop: simulated SI and battery → can-gateway → bms-controller --------------
+
+SPEED = 25.0
+MONITOR = "com.victronenergy.battery.shunt"
+CAPACITY_AH = 40.0
+
+
+def scenario(noise: float = 1.0, extra: str = "", **battery: Any) -> str:
+    """A scenario for the chain: the battery's values, and any further TOML (``[bms]`` …)."""
+    values = {"capacity_ah": CAPACITY_AH, "soc_pct": 50.0, "cell_spread_pct": 0.0, **battery}
+    lines = "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    return f"""
+name = "controller"
+seed = 3
+[si]
+noise = {noise!r}
+[grid]
+request = "always"
+valid_time_s = 10.0
+[battery]
+{lines}
+[monitor]
+period_s = 1.0
+{extra}
+"""
+
+
+def controller_config(tmp_path: Path, link: Path, **controller: Any) -> Path:
+    """The configuration of the chain's services; ``controller`` overrides ``[controller]``."""
+    scaled = 1.0 / SPEED
+    return write_config(
+        tmp_path / "smavenus.toml",
+        {
+            "can": {"interface": "slcan", "channel": str(link), "bms_period_s": 0.2},
+            "battery": {"capacity_ah": CAPACITY_AH, "max_charge_current_a": 80.0},
+            "controller": {
+                "bulk_current_a": 80.0,
+                "tail_current_a": 2.0,  # 0.05 C, as the 14 A default for 280 Ah
+                "degraded_charge_current_a": 8.0,
+                "period_s": 0.2,
+                "tail_current_hold_s": 60.0 * scaled,
+                "rebulk_delay_s": 60.0 * scaled,
+                "alarm_delay_s": 10.0 * scaled,
+                "limit_ramp_up_s": 10.0 * scaled,
+                "input_max_age_s": 1.0,
+                **controller,
+            },
+            "paths": {"state_dir": str(tmp_path)},
+            "logging": {"format": "plain"},
+        },
+    )
+
+
+class Chain:
+    def __init__(self, tmp_path: Path, processes: Processes, bus: MessageBus) -> None:
+        self.tmp_path = tmp_path
+        self.processes = processes
+        self.bus = bus
+        self.control = tmp_path / "sim.sock"
+        self.listener = ControllerListener(bus)
+        self.monitor_voltages: list[float] = []
+        self.localsettings: LocalSettingsStandIn | None = None
+
+    async def start(self, scenario_text: str, **controller: Any) -> None:
+        (self.tmp_path / "scenario.toml").write_text(scenario_text)
+        link = self.tmp_path / "ttyACM-sim"
+        self.processes.start(
+            "smavenus-sim",
+            "--scenario", str(self.tmp_path / "scenario.toml"),
+            "--slcan-link", str(link),
+            "--control", str(self.control),
+            "--speed", str(SPEED),
+            "--battery-monitor", "shunt",
+            "--log-format", "plain",
+        )  # fmt: skip
+        await eventually(link.exists, 15, "the simulator's adapter", self.processes.logs)
+        await self.listener.start()
+        self.bus.add_message_handler(self._on_monitor)
+        rule = f"type='signal',sender='{MONITOR}',interface='{BUSITEM}',member='ItemsChanged'"
+        await call(self.bus, *DBUS, "AddMatch", signature="s", body=[rule])
+        self.link = link
+        config = controller_config(self.tmp_path, link, **controller)
+        self.config = config
+        self.processes.start("smavenus-can-gateway", "--config", str(config))
+        self.processes.start("smavenus-bms-controller", "--config", str(config))
+        await eventually(
+            lambda: (
+                self.status is not None
+                and self.status.measurement_source == "battery_monitor"
+                and self.status.inputs["si"].stale is False
+            ),
+            20,
+            "the controller on the monitor and the SI",
+            self.processes.logs,
+        )
+
+    async def restart_controller(self, **controller: Any) -> None:
+        """The bms-controller again, on ``[controller]`` overrides; returns once it commands."""
+        self.processes.stop("smavenus-bms-controller")
+        self.config = controller_config(self.tmp_path, self.link, **controller)
+        seen = len(self.listener.statuses)
+        self.processes.start("smavenus-bms-controller", "--config", str(self.config))
+        await eventually(lambda: len(self.listener.statuses) > seen + 2, 20, "the new controller")
+
+    def _on_monitor(self, msg: Message) -> None:
+        if (
+            msg.message_type is MessageType.SIGNAL
+            and msg.member == "ItemsChanged"
+            and msg.path == "/"
+        ):
+            entry = msg.body[0].get("/Dc/0/Voltage")
+            if entry is not None and (volts := from_variant(entry["Value"])) is not None:
+                self.monitor_voltages.append(float(volts))
+
+    @property
+    def status(self) -> Any:
+        return self.listener.status
+
+    def sim(self) -> dict[str, Any]:
+        return request(self.control, {"cmd": "status"})
+
+    def sim_events(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = request(self.control, {"cmd": "events"})["events"]
+        return events
+
+    def apply(self, action: str, **fields: Any) -> None:
+        reply = request(self.control, {"cmd": "apply", "event": {"action": action, **fields}})
+        assert reply.get("ok"), reply
+
+
+def transitions(listener: ControllerListener) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for _t, status in listener.statuses:
+        step = (status.charge_state, status.charge_state_reason)
+        if not seen or seen[-1] != step:
+            seen.append(step)
+    return seen

@@ -62,7 +62,7 @@ from smavenus.controller.planning import Cycle, LimitPlanner
 from smavenus.controller.protections import Protections, Verdict
 from smavenus.controller.rules import BmsView, Context, Effect
 from smavenus.controller.settings import Outcome, apply
-from smavenus.controller.soc import SOC_FLOOR_PCT, SocEstimator
+from smavenus.controller.soc import SocEstimator
 from smavenus.controller.sources import (
     Measurements,
     Readings,
@@ -72,6 +72,7 @@ from smavenus.controller.sources import (
 )
 from smavenus.events import LogEvent
 from smavenus.ipc.messages import (
+    SOC_FLOOR_PCT,
     BmsCommand,
     ConditionName,
     ControllerStatus,

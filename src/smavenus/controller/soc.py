@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from smavenus.config import AppConfig
 from smavenus.controller.sources import Measurements
 
-#: The lowest SoC reported while the battery is not truly empty.
-SOC_FLOOR_PCT = 1.0
 #: Longest interval integrated in one go (a stalled loop must not add an hour at once).
 MAX_INTEGRATION_S = 10.0
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from smavenus.gateway.limits import Limits, clamp_limits, clamp_percent
 from smavenus.gateway.settings import GatewaySettings
-from smavenus.ipc.messages import BmsCommand, CommandSource, condition_from_name
+from smavenus.ipc.messages import SOC_FLOOR_PCT, BmsCommand, CommandSource, condition_from_name
 from smavenus.protocol.frames import AlarmCondition
 
 #: A command "sent" further in the future than this is from another clock: refused.
@@ -238,10 +238,15 @@ class CommandPolicy:
             name: prefix + command.reasons.get(name, "bms-controller")
             for name in (*LIMIT_NAMES, "soc_pct")
         }
+        soc = command.soc_pct
+        if soc < SOC_FLOOR_PCT and not (source == "controller" and command.battery_empty):
+            # Only a fresh command that says the battery is truly empty may send less.
+            soc = SOC_FLOOR_PCT
+            reasons["soc_pct"] = f"{prefix}floor: the battery is not known to be empty"
         return self._finish(
             source,
             requested,
-            soc_pct=command.soc_pct,
+            soc_pct=soc,
             soh_pct=command.soh_pct,
             battery_voltage_v=command.battery_voltage_v,
             battery_current_a=command.battery_current_a,

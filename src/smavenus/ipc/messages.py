@@ -94,6 +94,11 @@ class SiSnapshot(Message):
     power_summary: Stamped[f.PowerSummary] | None = None
 
 
+#: The lowest SoC sent to the SI unless the controller says the battery is truly empty: 0 %
+#: makes the SI switch off completely (SMA-TI §2), which a drifting monitor must not cause.
+SOC_FLOOR_PCT = 1.0
+
+
 class BmsCommand(Message):
     """What the bms-controller wants the gateway to send to the SI.
 

@@ -168,3 +168,21 @@ def test_a_persisted_command_too_old_or_of_unknown_age_gives_a_cold_start_with_i
     assert core.policy.source == "cold_start"
     assert limits_of(send).charge_current_a == 0.0
     assert frame(send, 0x355) == SocSoh(37, 100, 37.0)
+
+
+@pytest.mark.parametrize(("battery_empty", "expected"), [(False, 1.0), (True, 0.0)])
+def test_zero_soc_only_when_the_controller_says_the_battery_is_empty(
+    battery_empty: bool, expected: float
+) -> None:
+    core, _ = opened_core()
+    core.on_command(command(0.5, soc_pct=0.0, battery_empty=battery_empty), at(0.5))
+    soc = frame(tick(core, 1.0), 0x355)
+    assert isinstance(soc, SocSoh) and soc.soc_pct == expected
+
+
+def test_a_stale_command_never_sends_zero_soc() -> None:
+    core, _ = opened_core()
+    core.on_command(command(0.5, soc_pct=0.0, battery_empty=True), at(0.5))
+    soc = frame(tick(core, 12.0), 0x355)  # past command_max_age_s: stale
+    assert core.policy.source == "stale"
+    assert isinstance(soc, SocSoh) and soc.soc_pct == 1.0

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbus_fast import Message
+from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
 from smavenus.io.dbus import (
@@ -23,9 +23,12 @@ from smavenus.io.dbus import (
 )
 from smavenus.ipc import names
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
+from smavenus.testing.waiting import eventually
 
 REPO = Path(__file__).parents[2]
 NOBODY = 65534
+BUSITEM = "com.victronenergy.BusItem"
+VEBUS_NAME = "com.victronenergy.vebus.policy_test"
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("dbus-send") is None, reason="needs root and dbus-send"
@@ -64,6 +67,25 @@ def as_nobody(daemon: PrivateDbusDaemon, *args: str) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
+@pytest.fixture
+async def publisher_names(policed_bus: PrivateDbusDaemon) -> AsyncIterator[MessageBus]:
+    """Root owns the publisher's name and a vebus name on one connection, as the publisher does."""
+    bus = await connect_system_bus()
+    router = MethodRouter(bus)
+    router.add(
+        names.PUBLISHER_PATH,
+        names.PUBLISHER_INTERFACE,
+        names.GET_DVCC_WRITES_METHOD,
+        lambda _m: ("s", ["{}"]),
+    )
+    router.add("/Connected", BUSITEM, "GetValue", lambda _m: ("v", [Variant("i", 1)]))
+    router.install()
+    await request_name(bus, VEBUS_NAME)
+    await request_name(bus, names.PUBLISHER_BUS_NAME)
+    yield bus
+    bus.disconnect()
+
+
 def gateway_call(member: str, *args: str) -> list[str]:
     return [
         f"--dest={names.GATEWAY_BUS_NAME}",
@@ -81,6 +103,29 @@ async def test_anyone_may_read(policed_bus: PrivateDbusDaemon, gateway_names: Me
     assert 'string "{}"' in result.stdout
 
 
+async def test_anyone_may_read_dvcc_writes(
+    policed_bus: PrivateDbusDaemon, publisher_names: MessageBus
+) -> None:
+    result = await asyncio.to_thread(
+        as_nobody, policed_bus, f"--dest={names.PUBLISHER_BUS_NAME}", names.PUBLISHER_PATH,
+        f"{names.PUBLISHER_INTERFACE}.{names.GET_DVCC_WRITES_METHOD}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert 'string "{}"' in result.stdout
+
+
+async def test_the_policy_leaves_the_vebus_service_of_the_same_connection_open(
+    policed_bus: PrivateDbusDaemon, publisher_names: MessageBus
+) -> None:
+    """A send_destination rule covers every name of a connection: a deny on the publisher's
+    name would also close com.victronenergy.vebus.* to Venus's non-root clients."""
+    result = await asyncio.to_thread(
+        as_nobody, policed_bus, f"--dest={VEBUS_NAME}", "/Connected", f"{BUSITEM}.GetValue"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "int32 1" in result.stdout
+
+
 async def test_only_root_may_call_command_methods(
     policed_bus: PrivateDbusDaemon, gateway_names: MessageBus
 ) -> None:
@@ -92,7 +137,7 @@ async def test_only_root_may_call_command_methods(
 
 
 async def test_only_root_may_own_the_names(policed_bus: PrivateDbusDaemon) -> None:
-    for name in (names.GATEWAY_BUS_NAME, names.CONTROLLER_BUS_NAME):
+    for name in (names.GATEWAY_BUS_NAME, names.CONTROLLER_BUS_NAME, names.PUBLISHER_BUS_NAME):
         result = await asyncio.to_thread(
             as_nobody, policed_bus, "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
             "org.freedesktop.DBus.RequestName", f"string:{name}", "uint32:4",
@@ -100,39 +145,37 @@ async def test_only_root_may_own_the_names(policed_bus: PrivateDbusDaemon) -> No
         assert "AccessDenied" in result.stderr, name
     root = await connect_system_bus()
     await request_name(root, names.CONTROLLER_BUS_NAME)  # root may
+    await request_name(root, names.PUBLISHER_BUS_NAME)
     root.disconnect()
 
 
-async def test_only_root_may_emit_a_command(policed_bus: PrivateDbusDaemon) -> None:
+@pytest.mark.parametrize(
+    ("path", "interface", "member"),
+    [
+        (names.CONTROLLER_PATH, names.CONTROLLER_INTERFACE, names.COMMAND_SIGNAL),
+        (names.PUBLISHER_PATH, names.PUBLISHER_INTERFACE, names.DVCC_WRITES_SIGNAL),
+    ],
+)
+async def test_only_root_may_emit_our_signals(
+    policed_bus: PrivateDbusDaemon, path: str, interface: str, member: str
+) -> None:
     listener = await connect_system_bus()
     received: list[Any] = []
 
-    def on_command(msg: Message) -> None:
+    def on_signal(msg: Message) -> None:
         received.append(msg.body[0])
 
-    subscription = SignalSubscription(
-        listener, names.CONTROLLER_INTERFACE, names.COMMAND_SIGNAL, on_command
-    )
+    subscription = SignalSubscription(listener, interface, member, on_signal)
     await subscription.start()
     forged = await asyncio.to_thread(
-        as_nobody, policed_bus, "--type=signal", names.CONTROLLER_PATH,
-        f"{names.CONTROLLER_INTERFACE}.{names.COMMAND_SIGNAL}", "string:forged",
-    )  # fmt: skip
-    root = await connect_system_bus()
-    root.send(
-        new_signal(
-            names.CONTROLLER_PATH,
-            names.CONTROLLER_INTERFACE,
-            names.COMMAND_SIGNAL,
-            "s",
-            ["genuine"],
-        )
+        as_nobody, policed_bus, "--type=signal", path, f"{interface}.{member}", "string:forged"
     )
-    for _ in range(100):
-        if received:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
-    assert received == ["genuine"], forged.stderr
+    root = await connect_system_bus()
+    root.send(new_signal(path, interface, member, "s", ["genuine"]))
+    root.send(new_signal(path, interface, member, "s", ["after"]))
+    # The bus keeps one sender's order, and the forged one was sent before the genuine ones:
+    # had it passed, it would be first.
+    await eventually(lambda: "after" in received, what="the genuine signals")
+    assert received == ["genuine", "after"], forged.stderr
     root.disconnect()
     listener.disconnect()

@@ -11,6 +11,7 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.io.dbus import call, connect_system_bus
 from smavenus.io.dbus.busitem import BusItemService
+from smavenus.testing.waiting import eventually
 from smavenus.victron.items import ItemSpec, ItemStore, ItemType
 
 NAME = "com.victronenergy.test.busitem"
@@ -137,6 +138,48 @@ async def test_set_value_codes_and_properties_changed(system_bus: MessageBus) ->
         Variant("i", 4)
     ]
     await close(service.bus)
+
+
+async def test_every_accepted_write_is_reported_also_an_unchanged_one(
+    system_bus: MessageBus,
+) -> None:
+    """A writer that repeats a value (DVCC's keep-alive) changes nothing anyone could see:
+    only ``on_accepted`` tells the owner; ``on_change`` and PropertiesChanged stay quiet."""
+    changes: list[tuple[str, Any]] = []
+    accepted: list[tuple[str, Any]] = []
+    bus = await connect_system_bus()
+    service = BusItemService(
+        bus,
+        NAME,
+        ItemStore(SPECS),
+        on_change=lambda p, v: changes.append((p, v)),
+        on_accepted=lambda p, v: accepted.append((p, v)),
+    )
+    service.publish({"/Mode": 3})
+    await service.register()
+    recorder = Recorder(system_bus)
+    await add_match(system_bus)
+
+    async def set_value(path: str, variant: Variant) -> int:
+        (code,) = await call(
+            system_bus, NAME, path, "com.victronenergy.BusItem", "SetValue", signature="v",
+            body=[variant],
+        )  # fmt: skip
+        return int(code)
+
+    assert await set_value("/Mode", Variant("i", 4)) == 0
+    assert await set_value("/Mode", Variant("i", 4)) == 0  # unchanged: still accepted
+    assert await set_value("/Mode", Variant("s", "on")) == 1  # refused: not reported
+    assert await set_value("/Mode", Variant("i", 9)) == 2
+    assert await set_value("/State", Variant("i", 2)) == 1
+    assert accepted == [("/Mode", 4), ("/Mode", 4)]  # reported before SetValue answers
+    assert changes == [("/Mode", 4)]
+    await eventually(lambda: recorder.signals, what="PropertiesChanged")
+    assert await set_value("/Mode", Variant("i", 3)) == 0
+    await eventually(lambda: len(recorder.signals) == 2, what="the second PropertiesChanged")
+    # one PropertiesChanged per change, none for the repetition (it would precede the second)
+    assert [m.body[0]["Value"] for m in recorder.signals] == [Variant("i", 4), Variant("i", 3)]
+    await close(bus)
 
 
 async def test_paths_answer_before_the_name_appears(system_bus: MessageBus) -> None:

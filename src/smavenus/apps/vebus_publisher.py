@@ -4,7 +4,8 @@
 
 Wiring only: read the configuration, restore the state file, build the core, put the
 service on the system bus (``DBUS_SYSTEM_BUS_ADDRESS`` is honoured), follow the gateway and
-the controller, run until SIGTERM, save. Exit status: 0 stopped, 1 crashed or lost the bus
+the controller, forward DVCC's writes to the controller (``io.smavenus.VebusPublisher``), run
+until SIGTERM, save. Exit status: 0 stopped, 1 crashed or lost the bus
 (the supervisor restarts us), 2 bad configuration.
 """
 
@@ -23,6 +24,7 @@ from smavenus.config import AppConfig
 from smavenus.io.dbus import connect_system_bus
 from smavenus.io.dbus.peer_feed import PeerFeed
 from smavenus.io.files import StateFile
+from smavenus.io.publisher.endpoint import PublisherEndpoint
 from smavenus.io.publisher.runner import VebusRunner
 from smavenus.io.publisher.service import VebusDbusService, gateway_remote_on_off
 from smavenus.ipc import feeds as feeds_
@@ -53,6 +55,7 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
     bus = await connect_system_bus()
     async with AsyncExitStack() as stack:
         stack.callback(bus.disconnect)
+        endpoint = PublisherEndpoint(bus)
         service = VebusDbusService(
             bus,
             core,
@@ -61,6 +64,7 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
             mode_request=(
                 functools.partial(gateway_remote_on_off, bus) if settings.mode_control else None
             ),
+            dvcc_write=endpoint.written,
         )
         runner = VebusRunner(core, service, state_file, loop)
         stack.push_async_callback(service.stop)
@@ -78,6 +82,11 @@ async def run_publisher(cfg: AppConfig, stop: asyncio.Event) -> int:
             stack.push_async_callback(feed.stop)
         runner.start()
         await service.start()
+        # Our own name after Venus's: of two routers the first installed answers introspection
+        # of "/", which must list the BusItem paths. A write that comes before this name is
+        # ours is kept; readers fetch it (GetDvccWrites) when the name appears.
+        stack.push_async_callback(endpoint.stop)
+        await endpoint.start()
         disconnected: Awaitable[None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
         return await until_stopped_or_failed(
             stop, dbus_connection_lost=disconnected, dbus_name_lost=service.lost.wait()

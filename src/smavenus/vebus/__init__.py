@@ -6,6 +6,7 @@
 :mod:`~smavenus.vebus.alarms` and :mod:`~smavenus.vebus.leds`;
 :mod:`~smavenus.vebus.energy` attributes and integrates the energy counters;
 :mod:`~smavenus.vebus.core` holds the inputs with their times and decides staleness,
-deadlines and what to persist, as :mod:`~smavenus.vebus.settings` says.
+deadlines and what to persist, as :mod:`~smavenus.vebus.settings` says;
+:mod:`~smavenus.vebus.dvcc` records DVCC's writes, each with its stamp, for the controller.
 ``smavenus.io.publisher`` and ``smavenus.apps.vebus_publisher`` put it on the bus.
 """

@@ -26,20 +26,26 @@ BMS_ALARMS: tuple[str, ...] = (
     "HighTemperature",
     "BmsPreAlarm",
 )
-#: The gateway's command source → /Alarms/BmsConnectionLost.
+#: The gateway's command source → /Alarms/BmsConnectionLost ("stale": the controller is gone).
 COMMAND_SOURCE_ALARM: Mapping[str, AlarmLevel] = {
     "controller": AlarmLevel.OK,
     "persisted": AlarmLevel.OK,
     "cold_start": AlarmLevel.WARNING,
     "stale": AlarmLevel.ALARM,
 }
+#: The controller's ``bms_connection_lost`` (a battery BMS was followed and is lost) →
+#: /Alarms/BmsConnectionLost: Victron's "BOL frames timed out" (venus issue #1032).
+BMS_LOST_ALARM: Mapping[bool, AlarmLevel] = {False: AlarmLevel.OK, True: AlarmLevel.ALARM}
 
 
 def bms_alarm_values(
-    conditions: Conditions | None, command_source: str | None
+    conditions: Conditions | None,
+    command_source: str | None,
+    bms_connection_lost: bool | None = None,
 ) -> dict[str, int | None]:
     """Alarms from the BMS side: the conditions raised (by the controller, or by the gateway
-    on its own) and whether the gateway still hears the controller."""
+    on its own), whether the gateway still hears the controller and whether the controller
+    still hears its BMS. ``None``: that source is not known (missing or stale)."""
     values: dict[str, int | None] = {f"/Alarms/{name}": None for name in BMS_ALARMS}
     if conditions is not None:
         levels = dict.fromkeys(BMS_ALARMS, AlarmLevel.OK)
@@ -51,10 +57,13 @@ def bms_alarm_values(
                 name = CONDITION_ALARMS.get(condition, OTHER_CONDITIONS_ALARM)
                 levels[name] = max(levels[name], level)
         values = {f"/Alarms/{name}": int(level) for name, level in levels.items()}
-    lost = None
+    # Either link lost is the alarm: the worst level of the sources that are known.
+    links: list[AlarmLevel] = []
     if command_source is not None:
-        lost = int(COMMAND_SOURCE_ALARM.get(command_source, AlarmLevel.ALARM))
-    values["/Alarms/BmsConnectionLost"] = lost
+        links.append(COMMAND_SOURCE_ALARM.get(command_source, AlarmLevel.ALARM))
+    if bms_connection_lost is not None:
+        links.append(BMS_LOST_ALARM[bms_connection_lost])
+    values["/Alarms/BmsConnectionLost"] = int(max(links)) if links else None
     return values
 
 

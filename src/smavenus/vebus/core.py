@@ -39,12 +39,13 @@ from smavenus.vebus.measurements import (
 from smavenus.vebus.operating_state import StateFacts, charge_state, state_facts, vebus_state
 from smavenus.vebus.paths import (
     BOL_PATHS,
+    DC_MAX_CHARGE_CURRENT,
     VebusPath,
     energy_path,
     paths_from,
     vebus_paths,
 )
-from smavenus.vebus.settings import FIRMWARE_VERSION, PRODUCT_ID, CoreSettings
+from smavenus.vebus.settings import BOL_FRAME, FIRMWARE_VERSION, PRODUCT_ID, CoreSettings
 from smavenus.vebus.state import PublisherState
 
 FRAME_NAMES: tuple[str, ...] = tuple(Fresh.__dataclass_fields__)
@@ -60,6 +61,7 @@ class _GatewayView:
 class _ControllerView:
     phase: ChargePhase
     conditions: Conditions
+    bms_connection_lost: bool
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ class VebusCore:
 
     def on_controller(self, status: ControllerStatus) -> None:
         view = _ControllerView(
-            ChargePhase(status.charge_state), Conditions(status.alarms, status.warnings)
+            ChargePhase(status.charge_state),
+            Conditions(status.alarms, status.warnings),
+            status.bms_connection_lost,
         )
         self._controller = _Timed(view, status.sent_monotonic)
 
@@ -137,6 +141,7 @@ class VebusCore:
             "/ProductId": PRODUCT_ID,
             "/ProductName": ident.product_name,
             "/FirmwareVersion": FIRMWARE_VERSION,
+            "/FirmwareFeatures/BolFrame": BOL_FRAME,
             "/HardwareVersion": None,
             "/CustomName": self.custom_name,
             "/Ac/ActiveIn/CurrentLimit": self.settings.ac_in_current_limit_a,
@@ -144,7 +149,7 @@ class VebusCore:
             "/Ac/In/1/CurrentLimitIsAdjustable": 0,
             "/Mode": int(self.mode if mode_control else Mode.ON),
             "/ModeIsAdjustable": int(mode_control),
-            "/Dc/0/MaxChargeCurrent": limits.max_charge_current_a,
+            DC_MAX_CHARGE_CURRENT: limits.max_charge_current_a,
         }
         bol = (
             limits.max_charge_voltage_v,
@@ -188,6 +193,7 @@ class VebusCore:
         values |= bms_alarm_values(
             reduce(operator.or_, known) if known else None,
             gateway.command_source if gateway else None,
+            controller.bms_connection_lost if controller else None,
         )
         values |= led_values(values, si)
         return values

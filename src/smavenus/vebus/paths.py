@@ -94,7 +94,8 @@ ALARM_SOURCES: dict[str, tuple[Source, str]] = {
     "BmsPreAlarm": (Source.BMS, "any other BMS condition (cell imbalance, contactor …)"),
     "BmsConnectionLost": (
         Source.BMS,
-        "the gateway's command source: stale 2, cold_start 1, controller/persisted 0",
+        "2 while the controller has lost its BMS or the gateway's command source is stale "
+        "(the controller is gone); cold_start 1; else 0",
     ),
 }
 
@@ -110,6 +111,8 @@ LED_NAMES: tuple[str, ...] = (
     "Temperature",
 )
 
+#: DVCC writes it only while it is valid (systemcalc ``multi.py``), so it always is.
+DC_MAX_CHARGE_CURRENT = "/Dc/0/MaxChargeCurrent"
 BOL_PATHS: tuple[tuple[str, str], ...] = (
     ("/BatteryOperationalLimits/MaxChargeVoltage", "V"),
     ("/BatteryOperationalLimits/MaxChargeCurrent", "A"),
@@ -164,6 +167,10 @@ def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
             ItemSpec(
                 "/FirmwareVersion", INT, text=_hex, description="0x476 (DVCC requires ≥ 0x422)"
             ),
+            fixed,
+        ),
+        VebusPath(
+            ItemSpec("/FirmwareFeatures/BolFrame", INT, description="1: DVCC's limits are taken"),
             fixed,
         ),
         VebusPath(
@@ -280,11 +287,12 @@ def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
         ),
         VebusPath(
             ItemSpec(
-                "/Dc/0/MaxChargeCurrent",
+                DC_MAX_CHARGE_CURRENT,
                 DBL,
                 "A",
                 writable=True,
-                description="written by DVCC; starts at [battery] max_charge_current_a",
+                description="written by DVCC; starts at [battery] max_charge_current_a; "
+                "never invalid (the invalid marker is refused)",
             ),
             written,
         ),

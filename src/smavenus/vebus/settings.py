@@ -13,6 +13,10 @@ from smavenus.vebus.inputs import Options
 PRODUCT_ID = 0
 #: VE.Bus firmware numbers are hex-coded; DVCC raises "firmware insufficient" below 0x422.
 FIRMWARE_VERSION = 0x476
+#: /FirmwareFeatures/BolFrame: we take DVCC's battery operational limits (the controller
+#: follows them), so systemcalc sets /Control/MaxChargeCurrent as for a Multi that
+#: understands BOL frames (gui-v1 offers "Limit charge current" only then).
+BOL_FRAME = 1
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ def controller_status(
     sent: float,
     alarms: frozenset[str] = frozenset(),
     warnings: frozenset[str] = frozenset(),
+    bms_connection_lost: bool = False,
 ) -> ControllerStatus:
     def limit(value: float) -> Limit:
         return Limit(value=value, reason="test")
@@ -147,6 +148,7 @@ def controller_status(
         grid_requested=False,
         grid_reason="test",
         settings_source="toml",
+        bms_connection_lost=bms_connection_lost,
     )
 
 

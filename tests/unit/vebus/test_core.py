@@ -142,6 +142,34 @@ def test_bms_alarms_from_controller_and_gateway_together() -> None:
     assert values["/Leds/Temperature"] == 1
 
 
+def test_bms_connection_lost_from_the_controller_and_from_the_gateway() -> None:
+    core = make_core()
+    core.on_health(gateway_health("controller", sent=T0))
+    core.on_controller(controller_status(sent=T0 - 4.0, bms_connection_lost=True))
+    core.on_snapshot(snapshot(scene(), T0), T0)
+    assert core.values(T0)["/Alarms/BmsConnectionLost"] == 2  # the BMS is lost
+    # the controller's status goes stale: only the gateway's view is left, and it is fine
+    assert core.values(T0 + 1.0)["/Alarms/BmsConnectionLost"] == 0
+    core.on_controller(controller_status(sent=T0 + 1.0))
+    assert core.values(T0 + 1.0)["/Alarms/BmsConnectionLost"] == 0  # the BMS is back
+    core.on_health(gateway_health("stale", sent=T0 + 1.0))  # the controller fell silent
+    assert core.values(T0 + 1.0)["/Alarms/BmsConnectionLost"] == 2
+
+
+def test_dvcc_sees_a_charger_it_controls() -> None:
+    fixed = make_core().fixed_values()
+    assert fixed["/FirmwareFeatures/BolFrame"] == 1  # systemcalc /Control/MaxChargeCurrent
+    assert fixed["/FirmwareVersion"] >= 0x422  # else "firmware insufficient"
+    assert fixed["/Dc/0/MaxChargeCurrent"] == 140.0  # valid from the start: DVCC writes it
+    bol = {path: v for path, v in fixed.items() if path.startswith("/BatteryOperationalLimits/")}
+    assert bol == {
+        "/BatteryOperationalLimits/MaxChargeVoltage": 56.8,
+        "/BatteryOperationalLimits/MaxChargeCurrent": 140.0,
+        "/BatteryOperationalLimits/MaxDischargeCurrent": 200.0,
+        "/BatteryOperationalLimits/BatteryLowVoltage": 44.8,
+    }
+
+
 def test_installation_facts_are_learned_persisted_and_restored() -> None:
     core = make_core()
     core.on_snapshot(snapshot(scene(out_v=(120, 120), ext_v=(0, 0)), T0), T0)

@@ -216,8 +216,31 @@ def test_bms_connection_lost_follows_the_gateways_command_source(source: str, le
     assert bms_alarm_values(None, source)["/Alarms/BmsConnectionLost"] == level
 
 
+@pytest.mark.parametrize(
+    ("source", "bms_lost", "level"),
+    [
+        ("controller", False, 0),
+        ("controller", True, 2),  # the controller is heard, its BMS is not
+        ("stale", False, 2),  # the controller is gone
+        ("stale", True, 2),
+        ("cold_start", False, 1),
+        ("cold_start", True, 2),
+        (None, True, 2),  # only the controller is known
+        (None, False, 0),
+        ("stale", None, 2),  # only the gateway is known
+        ("persisted", None, 0),
+    ],
+)
+def test_bms_connection_lost_is_the_worst_of_both_links(
+    source: str | None, bms_lost: bool | None, level: int
+) -> None:
+    values = bms_alarm_values(None, source, bms_lost)
+    assert values["/Alarms/BmsConnectionLost"] == level
+
+
 def test_unknown_bms_side_is_invalid() -> None:
     assert set(bms_alarm_values(None, None).values()) == {None}
+    assert set(bms_alarm_values(None, None, None).values()) == {None}
 
 
 def test_leds_follow_state_and_alarms() -> None:

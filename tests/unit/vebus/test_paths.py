@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from smavenus.vebus.paths import ENERGY_NAMES, Source, vebus_paths
+from smavenus.ipc.messages import DVCC_WRITE_PATHS
+from smavenus.vebus.paths import (
+    BOL_PATHS,
+    DC_MAX_CHARGE_CURRENT,
+    ENERGY_NAMES,
+    Source,
+    vebus_paths,
+)
 from smavenus.victron.items import ItemType
 
 DOCS = Path(__file__).parents[3] / "docs" / "vebus.md"
@@ -72,10 +79,39 @@ def test_only_what_venus_writes_is_writable() -> None:
     )
 
 
-def test_paths_that_switch_on_ess_or_soc_writing_are_absent() -> None:
-    paths = {p.path for p in vebus_paths(mode_control=True)}
-    for trap in ("/Hub4/AssistantId", "/Hub2", "/Devices/0/Assistants", "/ExtraBatteryCurrent"):
-        assert trap not in paths
+#: Each switches on a systemcalc behaviour meant for a real Multi (battery-bms-and-dvcc.md
+#: §3.7): MK3 selection, ESS/BatteryLife, Hub-1 voltage, system state, VE.Bus BMS, SVS/STS
+#: writes, SoC writes. A path or a whole subtree.
+NOT_PUBLISHED = (
+    "/Interfaces/Mk2/Connection",
+    "/Hub4",
+    "/Hub/ChargeVoltage",
+    "/VebusMainState",
+    "/Bms",
+    "/FirmwareFeatures/BolUBatAndTBatSense",
+    "/BatterySense",
+    "/Hub2",
+    "/Devices/0/Assistants",
+    "/ExtraBatteryCurrent",
+)
+
+
+@pytest.mark.parametrize("mode_control", [False, True])
+def test_paths_that_switch_on_multi_only_behaviour_in_systemcalc_are_absent(
+    mode_control: bool,
+) -> None:
+    paths = {p.path for p in vebus_paths(mode_control=mode_control)}
+    for trap in NOT_PUBLISHED:
+        assert not {p for p in paths if p == trap or p.startswith(trap + "/")}, trap
+
+
+def test_dvcc_paths_are_the_ones_the_feed_reports() -> None:
+    table = {p.path: p for p in vebus_paths(mode_control=False)}
+    assert {path for path, _unit in BOL_PATHS} | {DC_MAX_CHARGE_CURRENT} == set(DVCC_WRITE_PATHS)
+    for path in DVCC_WRITE_PATHS:
+        assert table[path].spec.writable, path
+        assert table[path].spec.type is ItemType.DOUBLE, path
+    assert table["/FirmwareFeatures/BolFrame"].spec.type is ItemType.INT
 
 
 def test_docs_describe_every_path() -> None:

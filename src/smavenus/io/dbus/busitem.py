@@ -9,6 +9,9 @@ What Venus consumers need (``venus-dbus.md``), and what this does:
 * :meth:`BusItemService.publish` sends **one** ``ItemsChanged`` on ``/`` with only the changed
   paths (one per SI cycle); a remote ``SetValue`` that changes a value sends that path's
   ``PropertiesChanged``, as velib does;
+* the owner hears of remote writes twice over: ``on_change`` for a write that changed a value,
+  ``on_accepted`` for every accepted write, changed or not (a writer that repeats a value to
+  show it is alive, as DVCC does every 3 s, sends nothing on the bus that anyone could see);
 * invalid is an empty ``ai`` array; every value is typed from its path's declaration;
 * all objects answer **before** the bus name is requested: consumers scan on
   ``NameOwnerChanged`` and never rescan a service that had no ``/DeviceInstance`` then.
@@ -54,6 +57,9 @@ def from_variant(variant: Any) -> Any:
 
 #: Called after a remote write was accepted and changed a value: (path, new value).
 ChangeCallback = Callable[[str, Any], None]
+#: Called after every accepted remote write, also one that left the value as it was:
+#: (path, stored value). Not called for a refused write.
+AcceptedCallback = Callable[[str, Any], None]
 
 
 class BusItemService:
@@ -66,11 +72,14 @@ class BusItemService:
         store: ItemStore,
         on_change: ChangeCallback | None = None,
         quiet_writes: frozenset[str] = frozenset(),
+        *,
+        on_accepted: AcceptedCallback | None = None,
     ) -> None:
         self.bus = bus
         self.name = name
         self.store = store
         self._on_change = on_change
+        self._on_accepted = on_accepted
         #: Paths written routinely (DVCC rewrites its limits every 3 s): logged at debug level.
         self._quiet_writes = quiet_writes
         self._router = MethodRouter(bus)
@@ -152,10 +161,14 @@ class BusItemService:
             result=result.name.lower(),
             sender=msg.sender,
         )
-        if result is SetResult.OK and changed:
+        if result is not SetResult.OK:
+            return "i", [int(result)]
+        if changed:
             self._send_properties_changed(path)
             if self._on_change is not None:
                 self._on_change(path, self.store[path])
+        if self._on_accepted is not None:
+            self._on_accepted(path, self.store[path])
         return "i", [int(result)]
 
     def _root_get_items(self, _msg: Message) -> tuple[str, list[Any]]:

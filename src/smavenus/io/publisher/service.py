@@ -12,7 +12,11 @@
   the write is accepted at once (SetValue must answer) and taken back (one ``ItemsChanged``)
   if the gateway refuses or is not there. Other modes are refused with SetValue's code 2.
 * DVCC's routine writes (``/BatteryOperationalLimits/*``, ``/Dc/0/MaxChargeCurrent``, every
-  3 s, as Int32 or Double) are accepted, coerced and logged at debug level only.
+  3 s, as Int32 or Double) are accepted, coerced and logged at debug level only; every
+  accepted one, also one that repeats the value, is handed to ``dvcc_write`` (the publisher's
+  endpoint stamps and forwards it). ``/Dc/0/MaxChargeCurrent`` refuses the invalid marker
+  (code 2): DVCC writes that path only while it is valid, so once invalid it would never be
+  written again.
 """
 
 from __future__ import annotations
@@ -28,17 +32,20 @@ from smavenus.io.dbus import call
 from smavenus.io.dbus.busitem import BusItemService
 from smavenus.io.dbus.localsettings import LocalSettings, SettingSpec
 from smavenus.ipc import names
+from smavenus.ipc.messages import DVCC_WRITE_PATHS
 from smavenus.vebus.core import VebusCore
 from smavenus.vebus.enums import Mode
-from smavenus.vebus.paths import BOL_PATHS
+from smavenus.vebus.paths import DC_MAX_CHARGE_CURRENT
 from smavenus.victron.items import ItemStore
 
 log = structlog.get_logger(__name__)
 
 #: Sends a /Mode to the SI; raises if it could not be sent.
 ModeRequest = Callable[[Mode], Awaitable[None]]
+#: Told of every accepted DVCC write: (path, stored value; None = invalid).
+DvccWriteCallback = Callable[[str, Any], None]
 
-DVCC_PATHS = frozenset({"/Dc/0/MaxChargeCurrent", *(path for path, _unit in BOL_PATHS)})
+DVCC_PATHS = frozenset(DVCC_WRITE_PATHS)
 SWITCHABLE_MODES = frozenset({Mode.ON, Mode.OFF})
 #: A longer /CustomName is refused (SetValue code 2): it is a display name, not storage.
 MAX_CUSTOM_NAME_CHARS = 128
@@ -75,14 +82,21 @@ class VebusDbusService:
         uid: str,
         use_localsettings: bool = True,
         mode_request: ModeRequest | None = None,
+        dvcc_write: DvccWriteCallback | None = None,
     ) -> None:
         self.bus = bus
         self.core = core
         self.uid = uid
         self._mode_request = mode_request
+        self._dvcc_write = dvcc_write
         self.store = ItemStore((p.spec for p in core.paths), on_write=self._check_write)
         self.service = BusItemService(
-            bus, name, self.store, on_change=self._written, quiet_writes=DVCC_PATHS
+            bus,
+            name,
+            self.store,
+            on_change=self._written,
+            quiet_writes=DVCC_PATHS,
+            on_accepted=self._accepted,
         )
         self.store.update(core.fixed_values())
         self._instance_path = f"/Settings/Devices/{uid}/ClassAndVrmInstance"
@@ -153,7 +167,14 @@ class VebusDbusService:
             return self._mode_request is not None and value in SWITCHABLE_MODES
         if path == "/CustomName":
             return value is None or len(value) <= MAX_CUSTOM_NAME_CHARS
+        if path == DC_MAX_CHARGE_CURRENT and value is None:
+            log.warning("dvcc_write_refused", path=path, reason="the path must stay valid")
+            return False
         return True
+
+    def _accepted(self, path: str, value: Any) -> None:
+        if path in DVCC_PATHS and self._dvcc_write is not None:
+            self._dvcc_write(path, value)
 
     def _written(self, path: str, value: Any) -> None:
         if path == "/CustomName":

@@ -250,7 +250,11 @@ class Chain:
         self.monitor_voltages: list[float] = []
         self.localsettings: LocalSettingsStandIn | None = None
 
-    async def start(self, scenario_text: str, **controller: Any) -> None:
+    async def start(
+        self, scenario_text: str, *, publisher: bool = False, **controller: Any
+    ) -> None:
+        """The simulator, the gateway and the controller (and the vebus-publisher: DVCC's
+        writes reach the controller through it)."""
         (self.tmp_path / "scenario.toml").write_text(scenario_text)
         link = self.tmp_path / "ttyACM-sim"
         self.processes.start(
@@ -272,6 +276,8 @@ class Chain:
         self.config = config
         self.processes.start("smavenus-can-gateway", "--config", str(config))
         self.processes.start("smavenus-bms-controller", "--config", str(config))
+        if publisher:
+            self.processes.start("smavenus-vebus-publisher", "--config", str(config))
         await eventually(
             lambda: (
                 self.status is not None

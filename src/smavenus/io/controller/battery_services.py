@@ -129,14 +129,24 @@ def parse_active_battery(value: Any) -> tuple[str, int] | None:
 class SystemFollower:
     """systemcalc's choices and DVCC's state; listeners are called after every change."""
 
-    def __init__(self, bus: MessageBus, on_sample: Callable[[SystemSample | None], None]) -> None:
+    def __init__(
+        self,
+        bus: MessageBus,
+        on_sample: Callable[[SystemSample | None], None],
+        *,
+        poll_after_s: float,
+    ) -> None:
         self._on_sample = on_sample
         self.listeners: list[Callable[[], None]] = []
+        self._last_values: dict[str, Any] | None = None
+        # systemcalc publishes only changes, and /Control/Dvcc hardly ever changes: a rescan
+        # after a silence confirms it, so its age means what every input's age means.
         self.follower = ServiceFollower(
             bus,
             SYSTEM_SERVICE,
             self._changed,
             paths=frozenset({ACTIVE_BATTERY_PATH, ACTIVE_BMS_PATH, CONTROL_DVCC_PATH}),
+            poll_after_s=poll_after_s,
         )
 
     @property
@@ -167,8 +177,10 @@ class SystemFollower:
                     active_bms_service=bms if isinstance(bms, str) and bms else None,
                 )
             )
-        for listener in self.listeners:
-            listener()
+        if self.follower.values != self._last_values:
+            self._last_values = dict(self.follower.values)
+            for listener in self.listeners:  # a rescan that changed nothing chooses nothing
+                listener()
 
 
 Chooser = Callable[[SystemFollower], Awaitable[tuple[str | None, str]]]
@@ -315,7 +327,7 @@ class BatteryServices:
         on_system: Callable[[SystemSample | None], None],
         poll_after_s: float,
     ) -> None:
-        self.system = SystemFollower(bus, on_system)
+        self.system = SystemFollower(bus, on_system, poll_after_s=poll_after_s)
 
         def monitor(service: str | None, values: Mapping[str, Any], at: float | None) -> None:
             on_monitor(

@@ -29,6 +29,7 @@ from typing import Any
 
 from smavenus.config import AppConfig
 from smavenus.controller import limits as lim
+from smavenus.controller import report
 from smavenus.controller.charger import (
     ChargeContext,
     ChargeState,
@@ -38,25 +39,16 @@ from smavenus.controller.charger import (
     regulation_error_v,
 )
 from smavenus.controller.grid import GridAssist
-from smavenus.controller.inputs import Measurements, MonitorSample, SiSample, is_fresh, select
-from smavenus.controller.protections import (
-    Context,
-    Effect,
-    Level,
-    Protections,
-    Verdict,
-    charge_temperature_factor,
-)
+from smavenus.controller.inputs import Measurements, MonitorSample, SiSample, select
+from smavenus.controller.protections import Protections, Verdict, charge_temperature_factor
+from smavenus.controller.rules import Context, Effect, Level
 from smavenus.controller.settings import Outcome, apply
 from smavenus.controller.soc import SOC_FLOOR_PCT, SocEstimator, truly_empty
 from smavenus.events import LogEvent
 from smavenus.ipc.messages import (
     BmsCommand,
     ConditionName,
-    ControllerLimits,
     ControllerStatus,
-    InputState,
-    Limit,
     SettingsSource,
     SiSnapshot,
 )
@@ -364,79 +356,9 @@ class ChargeController:
     # -- outputs -------------------------------------------------------------------------------
 
     def command(self, d: Decision, seq: int, sent_monotonic: float, sent_unix: float) -> BmsCommand:
-        limits = d.limits
-        m = d.measurements
-        return BmsCommand(
-            seq=seq,
-            sent_monotonic=sent_monotonic,
-            sent_unix=sent_unix,
-            charge_voltage_v=limits.charge_voltage_v.value,
-            charge_current_a=limits.charge_current_a.value,
-            discharge_current_a=limits.discharge_current_a.value,
-            discharge_voltage_v=limits.discharge_voltage_v.value,
-            soc_pct=d.soc_pct,
-            battery_voltage_v=m.voltage_v,
-            battery_current_a=m.current_a,
-            battery_temperature_c=m.temperature_c,
-            alarms=d.alarms,
-            warnings=d.warnings,
-            reasons={
-                **{name: getattr(limits, name).reason for name in lim.TIGHTER},
-                "soc_pct": d.soc_reason,
-            },
-        )
+        return report.command(self, d, seq, sent_monotonic, sent_unix)
 
     def status(
         self, d: Decision, seq: int, sent_monotonic: float, sent_unix: float
     ) -> ControllerStatus:
-        m = d.measurements
-        limits = d.limits
-        max_age = self.cfg.controller.input_max_age_s
-        monitor_at = None if self.monitor is None else self.monitor.updated_at
-        si_at = None if self.si is None else self.si.received_at
-        return ControllerStatus(
-            seq=seq,
-            sent_monotonic=sent_monotonic,
-            sent_unix=sent_unix,
-            charge_state=d.charge_state.value,
-            charge_state_since_monotonic=self.charger.since,
-            charge_state_reason=self.charger.reason,
-            limits=ControllerLimits(
-                **{
-                    name: Limit(
-                        value=getattr(limits, name).value, reason=getattr(limits, name).reason
-                    )
-                    for name in lim.TIGHTER
-                }
-            ),
-            soc_pct=d.soc_pct,
-            soc_reason=d.soc_reason,
-            battery_soc_pct=m.soc_pct,
-            measurement_source=m.source,
-            battery_voltage_v=m.voltage_v,
-            battery_current_a=m.current_a,
-            battery_temperature_c=m.temperature_c,
-            min_cell_voltage_v=m.min_cell_v,
-            max_cell_voltage_v=m.max_cell_v,
-            alarms=d.alarms,
-            warnings=d.warnings,
-            protections=d.verdict.active,
-            grid_assist_mode=self.cfg.controller.grid_assist_mode,
-            grid_requested=d.grid_requested,
-            grid_reason=d.grid_reason,
-            inputs={
-                "battery_monitor": _input_state(monitor_at, d.now, max_age, self.battery_service),
-                "si": _input_state(si_at, d.now, max_age, None),
-            },
-            battery_service=self.battery_service,
-            settings_source=self.settings_source,
-            last_full_charge_unix=self.last_full_charge_unix,
-        )
-
-
-def _input_state(at: float | None, now: float, max_age_s: float, source: str | None) -> InputState:
-    return InputState(
-        age_s=None if at is None else max(now - at, 0.0),
-        stale=not is_fresh(at, now, max_age_s),
-        source=source,
-    )
+        return report.status(self, d, seq, sent_monotonic, sent_unix)

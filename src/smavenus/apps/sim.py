@@ -30,6 +30,7 @@ import structlog
 
 from smavenus import __version__
 from smavenus.errors import ConfigError
+from smavenus.io.files import write_atomically
 from smavenus.io.sim.control import request
 from smavenus.io.sim.links import PythonCanLink, SiLink, SlcanLink
 from smavenus.io.sim.real_bus import can_refusal, dbus_refusal
@@ -145,12 +146,6 @@ def _say(*lines: str, err: bool = False) -> None:
         print(line, file=stream, flush=True)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def _print_summary(summary: dict[str, Any]) -> None:
     gap = summary["longest_bms_gap_s"]
     _say(
@@ -189,7 +184,7 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, stop: asyncio.Eve
         if isinstance(link, SlcanLink):
             _say(link.path)
             if args.pty_file:
-                _write_atomically(args.pty_file, link.path + "\n")
+                write_atomically(args.pty_file, (link.path + "\n").encode())
         stopped = asyncio.ensure_future(stop.wait())
         finished = asyncio.ensure_future(runner.finished.wait())
         await asyncio.wait({stopped, finished}, return_when=asyncio.FIRST_COMPLETED)

@@ -30,6 +30,7 @@ from dbus_fast.aio import MessageBus
 from smavenus.io.dbus import MethodError, MethodRouter, connect_system_bus, new_signal, request_name
 from smavenus.io.dbus.busitem import BUSITEM, INVALID, from_variant
 from smavenus.io.dbus.localsettings import SETTINGS_INTERFACE, SETTINGS_SERVICE
+from smavenus.io.files import write_atomically
 from smavenus.log import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -140,9 +141,7 @@ class LocalSettingsStandIn:
             p: {"value": s.value, "default": s.default, "min": s.minimum, "max": s.maximum}
             for p, s in self.settings.items()
         }
-        temporary = self.state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1))
-        temporary.replace(self.state_file)
+        write_atomically(self.state_file, json.dumps(data, indent=1).encode())
 
     # -- settings -------------------------------------------------------------------------------
 

@@ -6,18 +6,26 @@ simulated clock (``t`` seconds since start; the wall clock is ``UNIX0 + t``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any
 
 from smavenus.config import AppConfig, parse_config
 from smavenus.controller import ChargeController, Decision, MonitorSample
+from smavenus.controller.inputs import (
+    BmsSample,
+    DvccWrite,
+    DvccWrites,
+    SystemSample,
+    UserDvccLimits,
+)
 from tests.unit.controller.plant import si_snapshot
 
 #: 2026-01-15 12:00:00 UTC
 UNIX0 = 1_768_478_400.0
 
 MONITOR = "com.victronenergy.battery.ttyS5"
+BMS = "com.victronenergy.battery.ttyUSB0"
 
 
 def config(**sections: dict[str, Any]) -> AppConfig:
@@ -43,6 +51,16 @@ class Rig:
     si_values: dict[str, float | None] | None = field(
         default_factory=lambda: {"voltage_v": 53.0, "current_a": 0.0, "temperature_c": 20.0}
     )
+    #: The battery BMS's values (None: no BMS); ``service`` may name the monitor's service.
+    bms_values: dict[str, Any] | None = None
+    bms_alive: bool = True
+    #: DVCC: on/off (None: systemcalc absent), and what it wrote, with the age of the writes.
+    dvcc_on: bool | None = None
+    dvcc_values: dict[str, float | None] = field(default_factory=dict)
+    dvcc_age_s: float = 0.0
+    user_dvcc: UserDvccLimits = field(default_factory=UserDvccLimits)
+    #: The SI's AC2 relay (0x307): None as the plant's snapshot has no relay frame.
+    grid_connected: bool | None = None
     decisions: list[Decision] = field(default_factory=list)
     controller: ChargeController = field(init=False)
 
@@ -74,6 +92,21 @@ class Rig:
             )
         if self.si_values is not None:
             c.update_snapshot(si_snapshot(self.t, **self.si_values))  # type: ignore[arg-type]
+            if c.si is not None and self.grid_connected is not None:
+                c.si = replace(c.si, grid_connected=self.grid_connected)
+        if self.bms_values is None:
+            c.update_bms(None)
+        elif self.bms_alive:
+            # Unless told otherwise the BMS measures what the monitor does (they agree).
+            measured = (self.monitor_values or {}).get("voltage_v") or 53.0
+            values = {"service": BMS, "voltage_v": measured, "max_charge_voltage_v": 55.2}
+            values.update(self.bms_values)
+            c.update_bms(BmsSample(updated_at=self.t, **values))
+        if self.dvcc_on is not None:
+            c.update_system(SystemSample(updated_at=self.t, dvcc_on=self.dvcc_on))
+        written = self.t - self.dvcc_age_s
+        c.update_dvcc(DvccWrites(**{k: DvccWrite(v, written) for k, v in self.dvcc_values.items()}))
+        c.update_user_dvcc(self.user_dvcc)
 
     def step(self) -> Decision:
         self.feed()

@@ -14,6 +14,7 @@ Exit status: 0 success, 2 bad input (the one-line reason is on stderr).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from typing import Any
 from smavenus import __version__
 from smavenus.config import dump_config, load_config
 from smavenus.errors import ConfigError, FrameDecodeError
+from smavenus.io.controller.overrides import localsettings_overrides
 from smavenus.protocol import decode, frame_to_dict
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -116,6 +118,14 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     # Renamed keys still work, so the file is valid (exit 0); the notices say what to rename.
     for notice in notices:
         print(f"{args.file}: notice: {notice}", file=sys.stderr)
+    if not args.no_bus:
+        overrides = asyncio.run(localsettings_overrides(cfg))
+        for key, live, toml in overrides or ():
+            print(
+                f"{args.file}: controller.{key} = {live!r} in Venus localsettings overrides the "
+                f"file's {toml!r}",
+                file=sys.stderr,
+            )
     print(dump_config(cfg), end="")
     return EXIT_OK
 
@@ -145,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     check = cfg_sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file", help="TOML configuration file")
+    check.add_argument(
+        "--no-bus",
+        action="store_true",
+        help="do not compare with the values in Venus localsettings (D-Bus)",
+    )
     check.set_defaults(handler=_cmd_config_check)
     example = cfg_sub.add_parser("example", help="print the commented example configuration")
     example.set_defaults(handler=_cmd_config_example)

@@ -7,6 +7,7 @@ the controller *commands* after a setting changes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from smavenus.testing.localsettings import LocalSettingsStandIn
 from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import (
     BATTERY_SPECS,
+    BIN,
     SYSTEM_SPECS,
     ControllerListener,
     Processes,
@@ -222,3 +224,73 @@ async def test_without_localsettings_the_toml_serves(
         lambda: listener.command is not None and listener.command.charge_current_a == 90.0, 10
     )
     assert listener.status is not None and listener.status.settings_source == "toml"
+
+
+async def test_a_value_edited_in_the_toml_since_the_last_start_reaches_localsettings_once(
+    processes: Processes,
+    tmp_path: Path,
+    system_bus: MessageBus,
+    battery: Service,
+    localsettings: StandIns,
+) -> None:
+    standin = await localsettings.start(seed={PREFIX + "BulkCurrent": 80.0})  # set on the GUI
+    listener = await running(processes, tmp_path, system_bus, bulk_current_a=100.0)
+    await eventually(lambda: listener.command is not None, 10)
+    log = processes.log("smavenus-bms-controller")
+    assert "event=setting_overrides_toml key=controller.bulk_current_a value=80.0" in log
+    assert "setting_pushed_from_toml" not in log  # the first start has no earlier TOML to compare
+    state = tmp_path / "bms-controller.json"
+    await eventually(lambda: state.exists() and "toml_settings" in state.read_text(), 5)
+    processes.stop("smavenus-bms-controller")
+
+    listener = await running(processes, tmp_path, system_bus, bulk_current_a=60.0)  # edited
+    await eventually(lambda: standin.value(PREFIX + "BulkCurrent") == 60.0, 10, "the push")
+    await eventually(
+        lambda: listener.command is not None and listener.command.charge_current_a == 60.0, 10
+    )
+    log = processes.log("smavenus-bms-controller")
+    assert log.count("event=setting_pushed_from_toml key=controller.bulk_current_a") == 1
+    processes.stop("smavenus-bms-controller")
+
+    assert await set_value(system_bus, PREFIX + "BulkCurrent", Variant("d", 70.0)) == 0
+    listener = await running(processes, tmp_path, system_bus, bulk_current_a=60.0)  # unchanged
+    await eventually(
+        lambda: listener.command is not None and listener.command.charge_current_a == 70.0, 10
+    )
+    assert processes.log("smavenus-bms-controller").count("setting_pushed_from_toml") == 1
+
+
+async def test_a_live_write_beyond_the_battery_envelope_is_refused_and_undone(
+    processes: Processes,
+    tmp_path: Path,
+    system_bus: MessageBus,
+    battery: Service,
+    localsettings: StandIns,
+) -> None:
+    standin = await localsettings.start()
+    await running(processes, tmp_path, system_bus)
+    # 4.0 V is within the field's own bounds, but beyond LiFePO4's 3.80 V envelope
+    path = PREFIX + "CellHighVoltageAlarm"
+    before = standin.value(path)
+    assert await set_value(system_bus, path, Variant("d", 4.0)) in (0, 1)
+    await eventually(lambda: standin.value(path) == before, 5, "the write-back")
+    log = processes.log("smavenus-bms-controller")
+    assert "event=setting_rejected key=controller.cell_high_voltage_alarm_v" in log
+    assert "beyond the lifepo4 maximum" in log
+
+
+async def test_config_check_shows_the_values_localsettings_overrides(
+    tmp_path: Path, localsettings: StandIns
+) -> None:
+    await localsettings.start(seed={PREFIX + "BulkCurrent": 80.0})
+    config = write_config(tmp_path / "smavenus.toml", {"controller": {"bulk_current_a": 100.0}})
+    check = await asyncio.create_subprocess_exec(
+        str(BIN / "smavenus"), "config", "check", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _out, err = await asyncio.wait_for(check.communicate(), 60)
+    assert check.returncode == 0
+    assert (
+        "controller.bulk_current_a = 80.0 in Venus localsettings overrides the file's 100.0"
+        in err.decode()
+    )

@@ -278,11 +278,16 @@ class ChargeController:
         )  # fmt: skip
 
     def _resolve_mode(self, word: BatteryWord, events: list[LogEvent]) -> Mode:
+        """follow_bms follows a fresh BMS and holds the reduced limits of a lost one (R15);
+        auto follows a fresh BMS and otherwise charges on its own (R16: a BMS that was
+        removed for good must not stop charging forever)."""
         control = self.cfg.controller.charge_control
         mode: Mode = "own"
-        if control == "follow_bms" or (control == "auto" and self.presence.seen_service):
+        if word.bms_fresh and control in ("follow_bms", "auto"):
             # A fresh BMS whose voltage we refuse is still followed: it blocks charging itself.
-            mode = "follow_bms" if word.bms_fresh else "bms_lost"
+            mode = "follow_bms"
+        elif control == "follow_bms":
+            mode = "bms_lost"
         if mode != self._mode:
             events.append(
                 LogEvent("charge_control_changed", "info" if mode != "bms_lost" else "warning",

@@ -226,6 +226,10 @@ def test_auto_follows_a_fresh_bms_and_charges_on_its_own_without_one() -> None:
     r.bms_values = {"max_charge_voltage_v": 55.2}
     r.run(5)
     assert r.last.mode == "follow_bms"
+    r.bms_values = None  # gone: on our own again (R16), with a warning, never stuck at 0 A
+    r.run(30)
+    assert r.last.mode == "own" and r.last.bms_lost and "general" in r.last.warnings
+    assert r.ccl > 0.0
 
 
 # -- R15: a lost BMS -------------------------------------------------------------------------

@@ -170,13 +170,18 @@ async def test_a_nan_monitor_is_missing_data_and_a_frozen_one_is_left_out(chain:
     assert status.limits.charge_current_a.value <= 8.0 + EPS  # degraded
 
 
+async def monitor_at_58_8_v(chain: Chain) -> None:
+    """A nearly empty battery (about 52.8 V) whose monitor says 58.8 V (reference §4)."""
+    await chain.start(scenario(soc_pct=15.0), mismatch_clear_s=scaled(60.0))
+    battery_v = chain.sim()["battery_voltage_v"]
+    chain.apply("monitor", state="lie", voltage_offset_v=round(58.8 - battery_v, 2))
+
+
 @pytest.mark.slow
 async def test_a_monitor_at_58_8_v_while_the_si_sees_52_8_v_blocks_charging_and_never_flickers(
     chain: Chain,
 ) -> None:
-    await chain.start(scenario(soc_pct=15.0), mismatch_clear_s=scaled(60.0))
-    battery_v = chain.sim()["battery_voltage_v"]
-    chain.apply("monitor", state="lie", voltage_offset_v=round(58.8 - battery_v, 2))
+    await monitor_at_58_8_v(chain)
     await eventually(lambda: "high_voltage" in chain.status.warnings, 5, "the worst reading")
     await eventually(lambda: "high_voltage" in chain.status.alarms, 10, "F921")
     await cycles(chain, 5)
@@ -208,9 +213,7 @@ def latched_alarm(chain: Chain) -> bool:
 async def test_a_controller_killed_during_an_alarm_keeps_it_latched_after_restart(
     chain: Chain,
 ) -> None:
-    await chain.start(scenario(soc_pct=15.0), mismatch_clear_s=scaled(60.0))
-    battery_v = chain.sim()["battery_voltage_v"]
-    chain.apply("monitor", state="lie", voltage_offset_v=round(58.8 - battery_v, 2))
+    await monitor_at_58_8_v(chain)
     await eventually(lambda: "high_voltage" in chain.status.alarms, 15, "F921")
     await eventually(lambda: latched_alarm(chain), 5, "the latched alarm saved")
     controller = chain.processes.started.pop("smavenus-bms-controller")

@@ -37,7 +37,13 @@ from smavenus.controller.inputs import (
     UserDvccLimits,
     is_fresh,
 )
-from smavenus.controller.limits import SMA_CVL_MAX_V, SMA_CVL_MIN_V, SMA_DVL_MAX_V, SMA_DVL_MIN_V
+from smavenus.controller.limits import (
+    SMA_CVL_MAX_V,
+    SMA_CVL_MIN_V,
+    SMA_DVL_MAX_V,
+    SMA_DVL_MIN_V,
+    Limit,
+)
 from smavenus.events import LogEvent
 
 #: SMA's ranges of 0x351's voltages.
@@ -51,10 +57,8 @@ DVCC_ZERO_BELOW_A = 1.0
 OTHER_CHARGERS_FILTER_S = 3.0
 
 
-@dataclass(frozen=True, slots=True)
-class Ceiling:
-    value: float
-    reason: str
+#: A limit a source asks for, named by the source (``bms_info``, ``dvcc``, ``user_dvcc_limit``).
+Ceiling = Limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,6 @@ class ChargeController:
     _last_step: float | None = None
     _source: str | None = None
     _mode: Mode | None = None
-    _wanted_reasons: dict[str, str] = field(default_factory=dict)
     #: The [controller] values of the TOML file at the last start (to notice an edit).
     toml_settings: dict[str, float | int | str | bool] = field(default_factory=dict)
     _pending: list[LogEvent] = field(default_factory=list)
@@ -215,7 +214,9 @@ class ChargeController:
         r = worst_readings(live, cfg)
         self._note_source(m, events)
         disagree = self.disagreement.update(r.voltages, now, cfg, events)
-        bms = usable_bms(live.bms, now, cfg)
+        # The BMS's word counts while it is fresh and not frozen; its own measurements may be
+        # implausible (left out of the readings) without its limits being ignored.
+        bms = usable_bms(self.bms, now, cfg) if live.bms is not None else None
         expected = cfg.controller.charge_control == "follow_bms"
         self.presence.update(bms, now, self.started_at, expected, events)
         battery_a = m.current_a if m.source in ("battery_monitor", "bms") else None
@@ -235,7 +236,7 @@ class ChargeController:
             Cycle(cfg, m, r, verdict, word, mode, lost_caps, degraded, dt_s, self.charger.state,
                   self.shaper.sent)
         )  # fmt: skip
-        self._note_reasons(wanted, events)
+        self.planner.note_reasons(wanted, events)
         shaped = self.shaper.shape(wanted, now, dt_s, cfg)
         if mode != "own":  # Victron's convention for a BMS-controlled charger: never float
             state = ChargeState.ABSORPTION if self.planner.regulating else ChargeState.BULK
@@ -266,6 +267,7 @@ class ChargeController:
             cells_seen=self.sources.cells_seen,
             disagreement=disagree,
             frozen_sources=self.sources.frozen_sources,
+            implausible_sources=tuple(self.sources.implausible),
             bms=BmsView(
                 alarms={} if bms is None else dict(bms.alarms),
                 charge_blocked=word.charge_blocked,
@@ -278,9 +280,8 @@ class ChargeController:
         )  # fmt: skip
 
     def _resolve_mode(self, word: BatteryWord, events: list[LogEvent]) -> Mode:
-        """follow_bms follows a fresh BMS and holds the reduced limits of a lost one (R15);
-        auto follows a fresh BMS and otherwise charges on its own (R16: a BMS that was
-        removed for good must not stop charging forever)."""
+        """follow_bms: a fresh BMS, else a lost one's reduced limits (R15); auto: a fresh BMS,
+        else our own charging (R16: a BMS removed for good must not stop charging forever)."""
         control = self.cfg.controller.charge_control
         mode: Mode = "own"
         if word.bms_fresh and control in ("follow_bms", "auto"):
@@ -306,17 +307,6 @@ class ChargeController:
                 )
             )
             self._source = m.source
-
-    def _note_reasons(self, wanted: lim.Limits, events: list[LogEvent]) -> None:
-        for name in lim.TIGHTER:
-            limit = getattr(wanted, name)
-            if self._wanted_reasons.get(name) != limit.reason:
-                events.append(
-                    LogEvent("limit_reason_changed", "info",
-                             {"limit": name, "old": self._wanted_reasons.get(name),
-                              "new": limit.reason, "value": round(limit.value, 2)})
-                )  # fmt: skip
-                self._wanted_reasons[name] = limit.reason
 
     def _step_charger(
         self, m: Measurements, now: float, now_unix: float, events: list[LogEvent]

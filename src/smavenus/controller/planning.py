@@ -26,6 +26,7 @@ from smavenus.controller.charger import ChargeState, PiRegulator, pack_target_v,
 from smavenus.controller.protections import Verdict, charge_temperature_factor
 from smavenus.controller.rules import Effect
 from smavenus.controller.sources import Measurements, Readings
+from smavenus.events import LogEvent
 
 #: While charging is blocked, the charge voltage is held this far above the battery voltage:
 #: below it the SI would discharge the battery to it, ignoring DCL (SMA-TI §5.3); at it the
@@ -61,6 +62,20 @@ class LimitPlanner:
     regulator: PiRegulator = field(default_factory=PiRegulator)
     #: Last cycle the regulator held the charge current below its ceiling.
     regulating: bool = False
+    #: Why each limit had its value last cycle (a change is logged once).
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def note_reasons(self, wanted: lim.Limits, events: list[LogEvent]) -> None:
+        """One ``limit_reason_changed`` event per limit whose reason changed."""
+        for name in lim.TIGHTER:
+            limit = getattr(wanted, name)
+            if self.reasons.get(name) != limit.reason:
+                events.append(
+                    LogEvent("limit_reason_changed", "info",
+                             {"limit": name, "old": self.reasons.get(name),
+                              "new": limit.reason, "value": round(limit.value, 2)})
+                )  # fmt: skip
+                self.reasons[name] = limit.reason
 
     def plan(self, c: Cycle) -> lim.Limits:
         target = charge_target(c)

@@ -77,6 +77,7 @@ class Context:
     cells_seen: bool = False
     disagreement: bool = False
     frozen_sources: tuple[str, ...] = ()
+    implausible_sources: tuple[str, ...] = ()
     bms: BmsView = field(default_factory=BmsView)
     #: The SI is off grid (AC2 not connected) and discharging more than 2 A.
     inverting_off_grid: bool = False
@@ -266,6 +267,12 @@ INPUT_RULES: tuple[Rule, ...] = (
         Effect.BLOCK_CHARGE | Effect.LIMIT_DISCHARGE,
         "two live sources disagree about the pack voltage by voltage_mismatch_v or more "
         "(latched until they agree for mismatch_clear_s)",
+    ),
+    _flag_rule(
+        "implausible_reading", "general",
+        lambda c: bool(c.implausible_sources),
+        Effect.NONE,  # the value is missing: the protections it fed keep their levels
+        "a source publishes a value no battery can show (a sensor fault): it is not used",
     ),
     _flag_rule(
         "source_frozen", "general",

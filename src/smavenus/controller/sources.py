@@ -24,11 +24,15 @@ protections it feeds stay as they are, on the cautious side.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from smavenus.config import AppConfig
 from smavenus.controller.inputs import BmsSample, MonitorSample, SiSample, is_fresh
+from smavenus.controller.plausibility import plausible
 from smavenus.events import LogEvent
 from smavenus.ipc.messages import MeasurementSource
+
+S = TypeVar("S")
 
 #: The reference must have moved this much (V) or carried this current (A) for "frozen".
 FROZEN_REFERENCE_MOVE_V = 0.2
@@ -160,6 +164,8 @@ class SourceTracker:
     bms: Liveness = field(default_factory=Liveness)
     cells_seen: bool = False
     temperature_seen: bool = False
+    #: Source → the fields it published this cycle that no battery can show.
+    implausible: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def live(
         self,
@@ -172,6 +178,9 @@ class SourceTracker:
         events: list[LogEvent],
     ) -> LiveSources:
         max_age = cfg.controller.input_max_age_s
+        monitor = self._plausible("battery_monitor", monitor, cfg, events)
+        bms = self._plausible("bms", bms, cfg, events)
+        si = self._plausible("si", si, cfg, events)
         si_ok = si if si is not None and is_fresh(si.received_at, now, max_age) else None
         si_v = None if si_ok is None else si_ok.voltage_v
         si_i = None if si_ok is None else si_ok.current_a
@@ -219,6 +228,29 @@ class SourceTracker:
         if any(t is not None for t in temps):
             self.temperature_seen = True
         return live
+
+    def _plausible(
+        self, name: str, sample: S | None, cfg: AppConfig, events: list[LogEvent]
+    ) -> S | None:
+        """The sample without values no battery can show (logged when that changes)."""
+        if sample is None:
+            bad: tuple[str, ...] = ()
+        else:
+            sample, bad = plausible(sample, cfg)
+        was = self.implausible.get(name, ())
+        if bad != was:
+            events.append(
+                LogEvent(
+                    "reading_implausible" if bad else "reading_plausible_again",
+                    "warning" if bad else "info",
+                    {"source": name, "fields": list(bad or was)},
+                )
+            )
+            if bad:
+                self.implausible[name] = bad
+            else:
+                self.implausible.pop(name, None)
+        return sample
 
     @property
     def frozen_sources(self) -> tuple[str, ...]:

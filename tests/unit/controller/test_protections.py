@@ -328,3 +328,32 @@ def test_monitor_grace_at_start_no_warning_while_it_is_being_found() -> None:
     assert rig.last.measurements.source == "si"
     rig.run(1)
     assert "general" in rig.last.warnings
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"voltage_v": 655.34}, {"max_cell_v": 0.0}, {"temperature_c": 1000.0}],
+)
+def test_a_value_no_battery_can_show_is_a_sensor_fault_not_an_alarm(values: dict[str, Any]) -> None:
+    rig = rig_at_rest()
+    assert rig.monitor_values is not None
+    rig.monitor_values.update(values)  # the SI keeps measuring the real battery
+    rig.run(30)
+    d = rig.last
+    assert d.alarms == frozenset()
+    assert "general" in d.warnings  # implausible_reading
+    assert "implausible_reading" in {
+        p.name for p in rig.controller.status(d, 0, rig.t, 0.0).protections
+    }
+    assert len(rig.events("reading_implausible")) == 1
+
+
+def test_an_implausible_reading_during_an_alarm_keeps_it() -> None:
+    rig = rig_at_rest()
+    rig.set(max_cell_v=3.80)
+    rig.run(12)
+    assert "high_voltage" in rig.last.alarms
+    assert rig.monitor_values is not None
+    rig.monitor_values["max_cell_v"] = 0.0  # the reading turns to garbage: missing, kept
+    rig.run(60)
+    assert "high_voltage" in rig.last.alarms

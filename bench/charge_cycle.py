@@ -16,7 +16,7 @@ in simulated time than it would be. The published plot runs at ``--speed 1``.
 
 The simulated SI also regulates toward the charge voltage it is sent (SMA-TI's reading), so
 the plot shows the whole system, not the controller's regulator alone: see
-``tests/unit/bms/test_closed_loop.py`` for that.
+``tests/unit/controller/test_closed_loop.py`` for that.
 """
 
 from __future__ import annotations

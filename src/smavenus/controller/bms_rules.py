@@ -17,7 +17,7 @@ down on a zero discharge limit.
 
 **Absence (R15, R16).** A BMS that was there and is not fresh for ``bms_lost_grace_s``
 raises the *general* warning; what that does to the limits is in
-:mod:`smavenus.controller.battery_limits`.
+:mod:`smavenus.controller.bms_presence`.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ BMS_RULES: tuple[Rule, ...] = (
     _flag_rule(
         "bms_lost", "general",
         lambda c: c.bms.lost,
-        Effect.NONE,  # the limits' own rules for a lost BMS: smavenus.controller.battery_limits
+        Effect.NONE,  # the limits of a lost BMS: smavenus.controller.bms_presence
         "the battery BMS was there and has not been fresh for bms_lost_grace_s",
     ),
     _flag_rule(

@@ -37,7 +37,6 @@ def saved_state(c: ChargeController, now: float, now_unix: float) -> ControllerS
         ),
         sensor_disagreement=c.disagreement.latched,
         cells_seen=c.sources.cells_seen,
-        temperature_seen=c.sources.temperature_seen,
         bms_service=c.presence.seen_service,
         bms_last_charge_voltage_v=c.presence.last_cvl_v,
         toml_settings=dict(c.toml_settings),
@@ -61,7 +60,6 @@ def restore(
     events: list[LogEvent] = []
     c.last_full_charge_unix = state.last_full_charge_unix
     c.sources.cells_seen = state.cells_seen
-    c.sources.temperature_seen = state.temperature_seen
     if state.bms_service is not None:
         c.presence.seen_service = state.bms_service
         c.presence.last_cvl_v = state.bms_last_charge_voltage_v

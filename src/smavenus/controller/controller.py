@@ -40,6 +40,7 @@ from smavenus.controller.battery_limits import (
     usable_bms,
 )
 from smavenus.controller.bms_presence import BmsPresence
+from smavenus.controller.bms_rules import DISCHARGING_A
 from smavenus.controller.charger import (
     ChargeContext,
     ChargeState,
@@ -80,14 +81,8 @@ from smavenus.ipc.messages import (
     SiSnapshot,
 )
 
-#: While charging is blocked, the charge voltage is held this far above the battery voltage:
-#: below it the SI would discharge the battery to it, ignoring DCL (SMA-TI §5.3); at it the
-#: SI has nothing to charge towards even if it ignored a 0 A limit (solardirector's trick).
-BLOCK_CVL_MARGIN_V = 0.1
 #: The longest interval one step integrates (a stalled loop must not act on an hour at once).
 MAX_STEP_S = 10.0
-#: Off grid, the SI "still discharges" above this (R13).
-DISCHARGING_A = 2.0
 
 Mode = Literal["own", "follow_bms", "bms_lost"]
 

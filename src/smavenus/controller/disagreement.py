@@ -4,9 +4,10 @@ When the battery monitor (or the BMS) and the SI's corrected terminal voltage di
 ``voltage_mismatch_v`` or more for ``alarm_delay_s``, one of them is wrong and nobody knows
 which: charging is blocked, discharge limited and SMA's *general* warning raised. The fault
 is **latched**: it clears only after every pair of live sources has agreed within
-``voltage_mismatch_v`` less the hysteresis for ``mismatch_clear_s`` without a break — or at
-once when fewer than two sources are left to compare (one vanished or froze: the remaining
-one protects alone, and the missing monitor degrades charging on its own account).
+``voltage_mismatch_v`` less the hysteresis for ``mismatch_clear_s`` without a break — or
+once fewer than two sources have been left to compare for ``alarm_delay_s`` (one vanished or
+froze: the remaining one protects alone, and the missing monitor degrades charging on its
+own account; not at once, since a restarted controller reads its sources one by one).
 
 Orion, Tesla and Batrium BMSs treat a pack-voltage mismatch the same way; nobody resumes
 charging on the sensor that happens to look safe (reference §4).
@@ -33,6 +34,8 @@ class Disagreement:
     agreeing_since: float | None = None
     pair: str = ""
     difference_v: float | None = None
+    #: Since when fewer than two sources have been live (latched only).
+    alone_since: float | None = None
 
     def update(
         self, voltages: dict[str, float], now: float, cfg: AppConfig, events: list[LogEvent]
@@ -44,10 +47,8 @@ class Disagreement:
             if worst is None or abs(va - vb) > worst[0]:
                 worst = (abs(va - vb), f"{a}/{b}")
         if worst is None:  # fewer than two sources: nothing to compare
-            self.pending_since = None
-            if self.latched:
-                self._clear(now, events, "fewer than two live sources")
-            return self.latched
+            return self._alone(now, cfg, events)
+        self.alone_since = None
         difference, pair = worst
         self.difference_v = difference
         if not self.latched:
@@ -78,8 +79,19 @@ class Disagreement:
             self.agreeing_since = None
         return self.latched
 
+    def _alone(self, now: float, cfg: AppConfig, events: list[LogEvent]) -> bool:
+        """Fewer than two live sources: a latch clears after ``alarm_delay_s`` of that (not at
+        once: after a restart, or during a slow rescan, a source is briefly absent)."""
+        self.pending_since = None
+        if self.latched:
+            self.alone_since = now if self.alone_since is None else self.alone_since
+            if now - self.alone_since >= cfg.controller.alarm_delay_s:
+                self._clear(now, events, "fewer than two live sources")
+        return self.latched
+
     def _clear(self, now: float, events: list[LogEvent], why: str) -> None:
         self.latched, self.pending_since, self.agreeing_since = False, None, None
+        self.alone_since = None
         events.append(
             LogEvent("sensor_disagreement_cleared", "info", {"pair": self.pair, "why": why})
         )
@@ -89,4 +101,6 @@ class Disagreement:
             return self.pending_since + cfg.controller.alarm_delay_s
         if self.latched and self.agreeing_since is not None:
             return self.agreeing_since + cfg.controller.mismatch_clear_s
+        if self.latched and self.alone_since is not None:
+            return self.alone_since + cfg.controller.alarm_delay_s
         return None

@@ -112,7 +112,7 @@ class Rule:
     warn_delay: Callable[[AppConfig], float] = lambda cfg: 0.0
     #: The effect applies only while this holds for the measured value (default: always).
     effect_when: Callable[[float], bool] | None = None
-    #: The alarm needs every live source past the threshold when single_source_alarm is off.
+    #: With single_source_alarm off, no SMA alarm while the live sources disagree (D4).
     voltage_alarm: bool = False
 
 

@@ -28,6 +28,7 @@ from smavenus.config import (
     cross_field_problems,
     format_validation_error,
 )
+from smavenus.config.envelope import cell_bounds
 
 SETTINGS_PREFIX = "/Settings/SmaVenus/Controller/"
 #: Settings that choose among words: stored as an index into their choices (Venus style).
@@ -44,8 +45,10 @@ SettingValue = int | float | str
 class SettingDef:
     key: str  #: the ControllerConfig field
     name: str  #: the localsettings leaf
-    #: A tighter maximum derived from the rest of the configuration (a hard limit).
+    #: A tighter maximum derived from the rest of the configuration (a hard limit, the
+    #: [battery] envelope), and a tighter minimum.
     ceiling: Callable[[AppConfig], float] | None = None
+    floor: Callable[[AppConfig], float] | None = None
 
     @property
     def path(self) -> str:
@@ -64,6 +67,14 @@ def _max_discharge_a(cfg: AppConfig) -> float:
     return cfg.battery.max_discharge_current_a
 
 
+def _cell_max_v(cfg: AppConfig) -> float:
+    return cell_bounds(cfg.battery)[1]
+
+
+def _cell_min_v(cfg: AppConfig) -> float:
+    return cell_bounds(cfg.battery)[0]
+
+
 SETTINGS: tuple[SettingDef, ...] = (
     SettingDef("absorption_voltage_v", "AbsorptionVoltage", _max_charge_v),
     SettingDef("float_voltage_v", "FloatVoltage", _max_charge_v),
@@ -79,24 +90,26 @@ SETTINGS: tuple[SettingDef, ...] = (
     SettingDef("ki_a_per_v_s_per_ah", "KiPerAh"),
     SettingDef("limit_ramp_up_s", "LimitRampUpTime"),
     SettingDef("degraded_charge_current_a", "DegradedChargeCurrent", _max_charge_a),
-    SettingDef("cell_regulate_voltage_v", "CellRegulateVoltage"),
-    SettingDef("cell_high_voltage_v", "CellHighVoltage"),
-    SettingDef("cell_high_voltage_alarm_v", "CellHighVoltageAlarm"),
-    SettingDef("cell_low_voltage_v", "CellLowVoltage"),
-    SettingDef("cell_low_voltage_alarm_v", "CellLowVoltageAlarm"),
+    SettingDef("cell_regulate_voltage_v", "CellRegulateVoltage", _cell_max_v),
+    SettingDef("cell_high_voltage_v", "CellHighVoltage", _cell_max_v),
+    SettingDef("cell_high_voltage_alarm_v", "CellHighVoltageAlarm", _cell_max_v),
+    SettingDef("cell_low_voltage_v", "CellLowVoltage", floor=_cell_min_v),
+    SettingDef("cell_low_voltage_alarm_v", "CellLowVoltageAlarm", floor=_cell_min_v),
     SettingDef("cell_imbalance_warning_v", "CellImbalanceWarning"),
     SettingDef("cell_hysteresis_v", "CellHysteresis"),
     SettingDef("high_voltage_alarm_margin_v", "HighVoltageAlarmMargin"),
     SettingDef("low_voltage_v", "LowVoltage"),
     SettingDef("low_voltage_discharge_current_a", "LowVoltageDischargeCurrent", _max_discharge_a),
     SettingDef("voltage_hysteresis_v", "VoltageHysteresis"),
-    SettingDef("voltage_mismatch_v", "VoltageMismatch"),
-    SettingDef("alarm_delay_s", "AlarmDelay"),
-    SettingDef("charge_min_temperature_c", "ChargeMinTemperature"),
+    SettingDef("voltage_mismatch_v", "VoltageMismatch", lambda c: c.battery.voltage_mismatch_max_v),
+    SettingDef("alarm_delay_s", "AlarmDelay", lambda c: c.battery.alarm_delay_max_s),
+    SettingDef("charge_min_temperature_c", "ChargeMinTemperature",
+               floor=lambda c: c.battery.charge_temperature_min_c),
     SettingDef("charge_derate_temperature_c", "ChargeDerateTemperature"),
-    SettingDef("charge_max_temperature_c", "ChargeMaxTemperature"),
-    SettingDef("min_temperature_c", "MinTemperature"),
-    SettingDef("max_temperature_c", "MaxTemperature"),
+    SettingDef("charge_max_temperature_c", "ChargeMaxTemperature",
+               lambda c: c.battery.charge_temperature_max_c),
+    SettingDef("min_temperature_c", "MinTemperature", floor=lambda c: c.battery.temperature_min_c),
+    SettingDef("max_temperature_c", "MaxTemperature", lambda c: c.battery.temperature_max_c),
     SettingDef("temperature_hysteresis_c", "TemperatureHysteresis"),
     SettingDef("grid_assist_mode", "GridAssistMode"),
     SettingDef("grid_request_soc_pct", "GridRequestSoc"),
@@ -186,10 +199,13 @@ def bounds(key: str, cfg: AppConfig) -> tuple[SettingValue | None, SettingValue 
             low = number if low is None else max(low, number)
         else:
             high = number if high is None else min(high, number)
-    ceiling = BY_KEY[key].ceiling
+    ceiling, floor = BY_KEY[key].ceiling, BY_KEY[key].floor
     if ceiling is not None:
         limit = ceiling(cfg)
         high = limit if high is None else min(high, limit)
+    if floor is not None:
+        limit = floor(cfg)
+        low = limit if low is None else max(low, limit)
     if kind is int:
         return (None if low is None else int(low)), (None if high is None else int(high))
     return low, high

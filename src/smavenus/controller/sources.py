@@ -163,7 +163,6 @@ class SourceTracker:
     monitor: Liveness = field(default_factory=Liveness)
     bms: Liveness = field(default_factory=Liveness)
     cells_seen: bool = False
-    temperature_seen: bool = False
     #: Source → the fields it published this cycle that no battery can show.
     implausible: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -222,11 +221,6 @@ class SourceTracker:
         readings_seen = [s for s in (live.monitor, live.bms) if s is not None]
         if any(s.min_cell_v is not None or s.max_cell_v is not None for s in readings_seen):
             self.cells_seen = True
-        temps = [s.temperature_c for s in readings_seen] + [
-            None if si_ok is None else si_ok.temperature_c
-        ]
-        if any(t is not None for t in temps):
-            self.temperature_seen = True
         return live
 
     def _plausible(

@@ -43,7 +43,6 @@ class ControllerState(BaseModel):
     protections: tuple[LatchedProtection, ...] = ()
     sensor_disagreement: bool = False
     cells_seen: bool = False
-    temperature_seen: bool = False
     bms_service: str | None = None
     bms_last_charge_voltage_v: Finite | None = None
     #: The [controller] values of the TOML file at the last start (to notice an edit).

@@ -66,7 +66,9 @@ class ControllerConfig(_Section):
         "no less than this (limits fall at once)",
     )
     degraded_charge_current_a: Amps = Field(
-        20.0, description="charge current ceiling while only the SI's own measurements are known"
+        20.0,
+        description="charge current ceiling while charging conservatively (no fresh monitor, "
+        "cells unknown, a lost BMS in its safe window)",
     )
     # -- cell protection (used when the monitor publishes /System/Min|MaxCellVoltage) ------
     cell_regulate_voltage_v: CellVolts = Field(
@@ -197,7 +199,7 @@ class ControllerConfig(_Section):
         1.0, ge=SMA_INHIBIT_TIME_S, le=10.0, description="how often a command is sent"
     )
     input_max_age_s: float = Field(
-        10.0, gt=0, le=300, description="a battery-monitor value older than this is stale"
+        10.0, gt=0, le=300, description="a monitor, BMS or SI value older than this is stale"
     )
     battery_service: str | None = Field(
         None,

@@ -6,6 +6,8 @@ Wiring only: read the configuration, build the core and its edges, run until SIG
 CAN side starts first and sends its first frame set before D-Bus is even tried; D-Bus comes
 and goes without the Sunny Island noticing. Exit status: 0 stopped, 1 crashed, 2 bad
 configuration, 3 the event loop stalled (the watchdog exits so the supervisor restarts us).
+Exit 1 also when another gateway already holds the CAN channel (see
+:mod:`smavenus.io.gateway.channel_lock`).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from smavenus.gateway.core import GatewayCore
 from smavenus.gateway.health import Throttle
 from smavenus.gateway.settings import GatewaySettings
 from smavenus.io.can.opening import BusSpec
+from smavenus.io.gateway.channel_lock import ChannelBusyError, ChannelLock
 from smavenus.io.gateway.command_file import CommandPersister, load_resume_bounded, read_boot_id
 from smavenus.io.gateway.endpoint import GatewayDbus, GatewayHandlers
 from smavenus.io.gateway.runtime import GatewayRuntime, describe, instant
 from smavenus.io.gateway.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog
 from smavenus.io.sdnotify import SdNotifier
 from smavenus.protocol.specs import SI_STATUS_IDS
-from smavenus.runtime import service_main
+from smavenus.runtime import EXIT_FAILURE, service_main
 
 PROCESS = "can-gateway"
 log = structlog.get_logger("smavenus.can_gateway")
@@ -44,6 +47,7 @@ def bus_spec(can: CanConfig) -> BusSpec:
         bitrate=can.bitrate,
         tty_baudrate=can.tty_baudrate,
         accept_ids=frozenset(SI_STATUS_IDS),
+        manage_interface=can.manage_interface,
     )
 
 
@@ -72,6 +76,21 @@ def _persist_error_logger(path: Path) -> Callable[[Exception], None]:
     return report
 
 
+def _lock_channel(cfg: AppConfig) -> ChannelLock | None:
+    """The channel's lock, or None if it cannot be made. Raises :class:`ChannelBusyError`."""
+    try:
+        return ChannelLock.acquire(cfg.paths.state_dir, cfg.can.interface, cfg.can.channel)
+    except OSError as exc:
+        # A read-only or full state directory must not stop the BMS frames: the SI faults
+        # without them, while a second gateway is only a possibility.
+        log.warning(
+            "can_channel_lock_unavailable",
+            state_dir=str(cfg.paths.state_dir),
+            reason=describe(exc),
+        )
+        return None
+
+
 def _stop_if_failed(task: asyncio.Task[None], stop: asyncio.Event) -> None:
     if not task.cancelled() and task.exception() is not None:
         stop.set()
@@ -81,6 +100,28 @@ async def run_gateway(
     cfg: AppConfig,
     stop: asyncio.Event,
     on_stall: Callable[[GatewayRuntime, float], None] = exit_after_stall,
+) -> int:
+    try:
+        channel_lock = _lock_channel(cfg)
+    except ChannelBusyError as busy:
+        log.error(
+            "can_channel_in_use",
+            interface=cfg.can.interface,
+            channel=cfg.can.channel,
+            holder_pid=busy.holder_pid,
+            lock=str(busy.path),
+            exit_status=EXIT_FAILURE,
+        )
+        return EXIT_FAILURE
+    try:
+        return await _run_locked(cfg, stop, on_stall)
+    finally:
+        if channel_lock is not None:
+            channel_lock.release()
+
+
+async def _run_locked(
+    cfg: AppConfig, stop: asyncio.Event, on_stall: Callable[[GatewayRuntime, float], None]
 ) -> int:
     boot_id = read_boot_id()
     now = instant()

@@ -46,6 +46,11 @@ class CanConfig(_Section):
         500000, description="the Sunny Island's CAN runs at 500 kbit/s (SMA-TI §5.2)"
     )
     tty_baudrate: int = Field(115200, gt=0, description="serial speed of an slcan adapter")
+    manage_interface: bool = Field(
+        False,
+        description="socketcan: bring the interface up before opening it, setting a real "
+        "controller's bitrate first (needs root)",
+    )
     bms_period_s: float = Field(
         1.0,
         ge=SMA_INHIBIT_TIME_S,

@@ -215,8 +215,14 @@ class GatewayCore:
 
     def on_bus_open_failed(self, now: Instant, reason: str) -> list[Action]:
         change = self.link.open_failed(now.monotonic, reason)
-        events: list[Action] = [] if change is None else self._link_events(change, now)
-        return events
+        if change is not None:
+            return self._link_events(change, now)
+        # The outage is already logged; each further attempt is not worth a line at info
+        # level (an hour's outage would be hundreds) but says, at debug level, why the bus
+        # does not come back (an interface still down, a wrong bitrate).
+        retry_in_s = round(self.link.next_deadline() - now.monotonic, 3)
+        fields = {"reason": reason, "retry_in_s": retry_in_s}
+        return [LogEvent("can_bus_reopen_failed", "debug", fields)]
 
     def on_bus_lost(self, now: Instant, reason: str) -> list[Action]:
         """The edge found the open bus dead (and has closed it); a re-open follows after backoff."""
@@ -240,6 +246,14 @@ class GatewayCore:
         ]
 
     # -- outputs --------------------------------------------------------------------------
+
+    def frames_now(self, now: Instant) -> FrameSet:
+        """The frame set as the next slot would build it, built now and changing nothing.
+
+        For an edge whose sender's timing the kernel keeps: installing new data early changes
+        no spacing on the wire, and shortens a command's way to the SI.
+        """
+        return build_frame_set(self.policy.output(now.monotonic), self.settings.identity)
 
     def safe_frames(self) -> FrameSet:
         """What a watchdog sends when the loop hangs (see :meth:`CommandPolicy.safe_output`)."""

@@ -8,10 +8,11 @@
         sim.status()["longest_bms_gap_s"]
     sim.summary_text                                     # what it printed at exit
 
-The simulator plays the USB adapter on a pty behind the stable link ``sim.path``; its events
-go to ``sim.events_path`` (JSON lines), the arrival time of every BMS frame to
-``sim.bms_frames_path`` (:meth:`SimProcess.bms_arrivals`, readable after exit too), its logs
-to ``sim.log_path``, and its control socket is ``sim.control_path`` (see
+The simulator plays the USB adapter on a pty behind the stable link ``sim.path`` or, with
+``can=("socketcan", "vcan0")``, sits on that python-can interface (``sim.path`` is then the
+channel). Its events go to ``sim.events_path`` (JSON lines), the arrival time of every BMS
+frame to ``sim.bms_frames_path`` (:meth:`SimProcess.bms_arrivals`, readable after exit too),
+its logs to ``sim.log_path``, and its control socket is ``sim.control_path`` (see
 ``smavenus.sim.control`` for the requests).
 """
 
@@ -48,6 +49,7 @@ class SimProcess:
         battery_monitor: str | None = None,
         start_on_open: bool = False,
         env: dict[str, str] | None = None,
+        can: tuple[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.link_path = workdir / "ttyACM-sim"
@@ -55,9 +57,13 @@ class SimProcess:
         self.events_path = workdir / "sim-events.jsonl"
         self.bms_frames_path = workdir / "sim-bms-frames.jsonl"
         self.log_path = workdir / "sim.log"
+        #: (interface, channel) of a python-can bus to sit on instead of the pty.
+        self.can = can
+        where = ["--slcan-link", str(self.link_path)]
+        if can is not None:
+            where = ["--interface", can[0], "--channel", can[1]]
         args = [
-            "--slcan-link",
-            str(self.link_path),
+            *where,
             "--control",
             str(self.control_path),
             "--events",
@@ -85,17 +91,36 @@ class SimProcess:
         self.returncode: int | None = None
         self._log: IO[str] | None = None
 
-    def start(self) -> SimProcess:
+    def start(self, timeout_s: float = 60.0) -> SimProcess:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             self.argv, stdout=subprocess.PIPE, stderr=self._log, text=True, env=self.env
         )
         assert self.process.stdout is not None
+        if self.can is not None:
+            # On a CAN interface it prints nothing until it exits: it is up once its control
+            # socket answers.
+            self.path = self.can[1]
+            self._wait_for_control(timeout_s)
+            return self
         self.path = self.process.stdout.readline().strip()
         if not self.path:
             self.stop()
             raise RuntimeError(f"smavenus-sim did not start: {self.log_path.read_text()}")
         return self
+
+    def _wait_for_control(self, timeout_s: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                request(self.control_path, {"cmd": "status"})
+            except OSError:  # not listening yet
+                time.sleep(0.05)
+                continue
+            return
+        self.stop()
+        raise RuntimeError(f"smavenus-sim did not start: {self.log_path.read_text()}")
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """SIGTERM, wait, collect the summary; returns the exit status."""

@@ -5,6 +5,10 @@
         stack.kill("smavenus-can-gateway")    # kill -9; supervise restarts it
         stack.sim.bms_arrivals()              # what the simulated SI heard, and when
 
+With ``Stack(workdir, can=("socketcan", "vcan0"))`` the simulated SI and the gateway share a
+kernel CAN interface instead, as on a GX (the kernel CAN end-to-end test; the docker-compose
+bench runs the same way).
+
 Used by ``smavenus-bench`` (the README's first command) and by the supervision test. The
 services run from copies of the repository's ``services/*/run`` scripts, so what is tested
 is what a GX runs; only the environment differs (``services/env`` takes its values from the
@@ -60,6 +64,7 @@ class Stack:
         scenario: str | None = None,
         seed: int | None = None,
         config_extra: str = "",
+        can: tuple[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.bin_dir = Path(sys.executable).parent
@@ -76,7 +81,11 @@ class Stack:
             seed=seed,
             battery_monitor="sim",
             env=self.env,
+            can=can,
         )
+        #: None: the simulated SI is an slcan adapter on a pty; else (interface, channel) of
+        #: the CAN bus it and the gateway share (``("socketcan", "vcan0")``: the GX's way).
+        self.can = can
         self._config_extra = config_extra
         self._localsettings: subprocess.Popen[bytes] | None = None
         self._svscan: subprocess.Popen[bytes] | None = None
@@ -195,8 +204,9 @@ class Stack:
 
     def _write_config(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        interface = "slcan" if self.can is None else self.can[0]
         sections = {
-            "can": {"interface": "slcan", "channel": self.sim.path},
+            "can": {"interface": interface, "channel": self.sim.path},
             "paths": {"state_dir": str(self.state_dir)},
             "logging": {"format": "plain"},
         }

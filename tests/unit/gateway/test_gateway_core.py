@@ -110,3 +110,15 @@ def test_the_next_deadline_is_never_in_the_past_after_handling_the_timer() -> No
         assert math.isfinite(t)
         core.on_timer(at(t))
         assert core.next_deadline() > t
+
+
+def test_frames_now_is_what_the_next_slot_sends_and_changes_nothing() -> None:
+    core, _ = opened_core(0.0)
+    core.on_command(command(0.3, charge_current_a=42.0), at(0.3))
+    deadline, health = core.next_deadline(), core.health(at(0.3))
+    early = core.frames_now(at(0.3))
+    assert core.next_deadline() == deadline
+    assert core.health(at(0.3)) == health
+    (next_slot,) = sent(core.on_timer(at(1.0)))
+    assert early == next_slot.frames
+    assert limits_of(next_slot).charge_current_a == 42.0

@@ -1,4 +1,5 @@
-"""The CAN link: re-open with backoff, bus states from error frames, each outage logged twice."""
+"""The CAN link: re-open with backoff, bus states from error frames, each outage logged twice
+(and each failed re-open once more at debug level)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def test_a_lost_bus_is_reopened_with_exponential_backoff_and_logged_twice() -> N
     # At 10.1, 10.3, 10.7, 11.5, 13.1, 16.3 and 19.5 s: the wait doubles from 0.1 s.
     assert len(attempts) == 7
     assert logs(events, "can_bus_open_failed") == []  # the loss was already logged
+    # ... but each failed attempt says why at debug level
+    reopen_failures = logs(events, "can_bus_reopen_failed")
+    assert len(reopen_failures) == 7
+    assert {e.level for e in reopen_failures} == {"debug"}
+    assert reopen_failures[0].fields == {"reason": "no such device", "retry_in_s": 0.1}
     assert sent(events) == []  # nothing to send while the bus is down
     core.on_bus_opening()
     recovered = core.on_bus_opened(at(21.0))
@@ -59,7 +65,8 @@ def test_a_missing_adapter_at_start_is_logged_once_however_long_it_stays_missing
     core.on_bus_opening()
     first = core.on_bus_open_failed(at(0.0), "No such file or directory")
     assert [e.name for e in logs(first)] == ["can_bus_open_failed"]
-    assert logs(run_until(core, 600.0)) == []
+    later = logs(run_until(core, 600.0))
+    assert [e for e in later if e.level != "debug"] == []
 
 
 @pytest.mark.parametrize(

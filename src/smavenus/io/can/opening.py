@@ -1,7 +1,10 @@
 """Opening the bus from ``[can]``: socketcan with kernel filters, slcan, or the virtual bus.
 
 ``socketcan``
-    Kernel filters for the SI's status IDs (foreign traffic such as master/slave sync never
+    First the interface is checked over rtnetlink (:mod:`smavenus.io.can.netlink`: it
+    exists, is up, and a real controller runs at the bitrate and is not bus-off), since the
+    kernel lets a socket bind to a downed interface and then silently sends nothing. Then
+    kernel filters for the SI's status IDs (foreign traffic such as master/slave sync never
     reaches Python); error frames on, to see bus-off. The BMS set is sent by the kernel's
     broadcast manager (:class:`~smavenus.io.can.senders.BcmSender`).
 ``slcan``
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import can
+from smavenus.io.can import netlink
 from smavenus.io.can.slcan import ChunkedSlcanBus
 from smavenus.io.can.virtual import CountingVirtualBus
 
@@ -30,11 +34,14 @@ class BusSpec:
     bitrate: int
     tty_baudrate: int
     accept_ids: frozenset[int]
+    #: socketcan: bring the interface up (and set a controller's bitrate) when it is not.
+    manage_interface: bool = False
 
 
 def open_bus(spec: BusSpec) -> can.BusABC:
     """Open the bus. Blocking (serial open, adapter commands): call it off the loop."""
     if spec.interface == "socketcan":
+        netlink.ensure_ready(spec.channel, spec.bitrate, spec.manage_interface)
         filters: list[Any] = [
             {"can_id": can_id, "can_mask": 0x7FF, "extended": False}
             for can_id in sorted(spec.accept_ids)

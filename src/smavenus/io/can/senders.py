@@ -27,7 +27,13 @@ class SendResult:
 
 
 class FrameSender(Protocol):
+    #: True where the kernel keeps the period (BCM): new data may be installed at any time
+    #: without changing the spacing on the wire; see :meth:`update`.
+    keeps_time: bool
+
     def send_set(self, frames: FrameSet) -> SendResult: ...
+
+    def update(self, frames: FrameSet) -> None: ...
 
     def send_once(self, frame: Frame) -> None: ...
 
@@ -39,8 +45,13 @@ class FrameSender(Protocol):
 class LoopSender:
     """Sends each frame set from the loop's timer, never blocking (slcan, virtual)."""
 
+    keeps_time = False
+
     def __init__(self, bus: can.BusABC) -> None:
         self._bus = bus
+
+    def update(self, frames: FrameSet) -> None:
+        """Nothing: new data leaves with the next set, on the loop's own grid."""
 
     def send_set(self, frames: FrameSet) -> SendResult:
         sent, failures = 0, []
@@ -80,11 +91,31 @@ class BcmSender:
     *scheduled* (``frames_scheduled``): held in the kernel's job, not seen on the wire.
     """
 
+    keeps_time = True
+
     def __init__(self, bus: can.BusABC, period_s: float) -> None:
         self._bus = bus
         self._period_s = period_s
         self._tasks: dict[int, Any] = {}
         self._installed: dict[int, bytes] = {}
+
+    def update(self, frames: FrameSet) -> None:
+        """Install new data in the running jobs now; it leaves at each job's next tick.
+
+        Without this a new command would wait for the loop's next slot and then for the
+        kernel's next tick after it: up to two periods. ``modify_data`` leaves the kernel's
+        timer alone, so the spacing the SI sees does not change. Best effort: a failure here
+        shows again, and is reported, at the next slot's :meth:`send_set`.
+        """
+        for frame in frames:
+            task = self._tasks.get(frame.can_id)
+            if task is None or self._installed.get(frame.can_id) == frame.data:
+                continue
+            try:
+                task.modify_data(to_message(frame))
+            except Exception:  # noqa: S112 - reported by the next send_set
+                continue
+            self._installed[frame.can_id] = frame.data
 
     def send_set(self, frames: FrameSet) -> SendResult:
         failures = []

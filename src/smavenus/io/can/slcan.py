@@ -5,13 +5,16 @@ bus costs most of a core and drops frames (measured; see ``docs/benchmarks.md``)
 subclass reads everything available in one ``os.read``, splits on ``\\r``, discards foreign
 IDs by their three hex digits before building a :class:`can.Message`, and never blocks:
 python-can's ``send`` ends in ``tcdrain``, which waits forever on an adapter that stopped
-reading.
+reading. The tty is flock'ed before the first byte goes out (as pyserial's ``exclusive=True``
+does, which python-can does not pass on), so a second program that locks it too is refused
+rather than interleaving its commands with ours; a tty held so is an open that fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import time
@@ -56,9 +59,21 @@ class ChunkedSlcanBus(slcanBus):
         self._fd: int | None = None
         self._poll: select.poll | None = None
         self._channel_open = False
-        # sleep_after_open=0: python-can's default sleeps 2 s after opening "for the adapter";
-        # a CANable answers at once, and a cold start must reach the SI within a second.
-        super().__init__(channel, tty_baudrate=tty_baudrate, bitrate=bitrate, sleep_after_open=0)
+        self._tty_claimed: bool | None = None  # None: not tried yet; False: no descriptor
+        try:
+            # sleep_after_open=0: python-can's default sleeps 2 s after opening "for the
+            # adapter"; a CANable answers at once, and a cold start must reach the SI within
+            # a second.
+            super().__init__(
+                channel, tty_baudrate=tty_baudrate, bitrate=bitrate, sleep_after_open=0
+            )
+        except BaseException:
+            # python-can leaves its serial port open when the adapter's set-up fails.
+            port = getattr(self, "serialPortOrig", None)
+            if port is not None:
+                with contextlib.suppress(Exception):
+                    port.close()
+            raise
         try:
             fd = int(self.serialPortOrig.fileno())
         except Exception:  # URL transports without a descriptor fall back
@@ -87,7 +102,25 @@ class ChunkedSlcanBus(slcanBus):
 
     # python-can calls _write for the open/close commands; this is the only write path.
     def _write(self, string: str) -> None:
+        self._claim_tty()
         self._write_bytes(string.encode() + self.LINE_TERMINATOR)
+
+    def _claim_tty(self) -> None:
+        """Lock the tty before python-can's first command; raise if another process has it."""
+        if self._tty_claimed is not None:
+            return
+        try:
+            fd = int(self.serialPortOrig.fileno())
+        except Exception:  # a URL transport: nothing to lock
+            self._tty_claimed = False
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise can.CanInitializationError(
+                f"{self.serialPortOrig.port} is locked by another process"
+            ) from None
+        self._tty_claimed = True
 
     def _write_bytes(self, payload: bytes) -> None:
         if self._tx_pending and len(self._tx_pending) + len(payload) > self.MAX_TX_PENDING:
@@ -217,7 +250,8 @@ class ChunkedSlcanBus(slcanBus):
         finally:
             try:
                 self._tx_pending = b""
-                self._write_bytes(b"C\r")
+                if self._tty_claimed is not None:  # never into another process's adapter
+                    self._write_bytes(b"C\r")
             except Exception:  # noqa: S110 - best effort on a dying device
                 pass
             with contextlib.suppress(Exception):  # already closed by the kernel

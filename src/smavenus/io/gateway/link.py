@@ -105,6 +105,15 @@ class CanLink:
             return SendResult(0)
         return self._sender.send_set(frames)
 
+    @property
+    def keeps_time(self) -> bool:
+        """Whether the kernel keeps the period (see :meth:`FrameSender.update`)."""
+        return self._sender is not None and self._sender.keeps_time
+
+    def update(self, frames: FrameSet) -> None:
+        if self._sender is not None:
+            self._sender.update(frames)
+
     def send_once(self, frame: Frame) -> None:
         if self._sender is None:
             raise can.CanOperationError("the CAN bus is not open")

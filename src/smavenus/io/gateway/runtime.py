@@ -125,7 +125,12 @@ class GatewayRuntime:
         self._after(self.core.on_bus_lost(self._clock(), describe(exc)))
 
     def on_command(self, command: BmsCommand) -> None:
-        self._after(self.core.on_command(command, self._clock()))
+        now = self._clock()
+        self._after(self.core.on_command(command, now))
+        if self.link.keeps_time:
+            # The kernel keeps the period: the new limits can be installed at once and leave
+            # at its next tick (within one period) rather than after our next slot as well.
+            self.link.update(self.core.frames_now(now))
 
     def on_command_refused(self, kind: Literal["rejected", "unauthorized"], detail: str) -> None:
         self._after(self.core.on_command_refused(kind, detail, self._clock()))

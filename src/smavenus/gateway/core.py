@@ -119,12 +119,11 @@ class GatewayCore:
         if self.link.reopen_due(t):
             self.link.opening(t)
             events.append(ReopenBus("retry"))
-        if t >= self._next_send_at:
-            events += self._send_due(now)
-        # After sending: a loop that woke late must not be taken for an adapter that is stuck.
         stuck = self.link.no_progress(t)
         if stuck is not None:
             events += [CloseBus(stuck), *self.on_bus_lost(now, stuck)]
+        if t >= self._next_send_at:
+            events += self._send_due(now)
         if t >= self._next_health_at:
             events.append(self._health_event(now))
         return events

@@ -88,6 +88,7 @@ class LinkSupervisor:
         self._open_timeout = open_timeout_s
         self._progress_at = -math.inf  # last whole frame set handed over (or the open)
         self._progress_before = -math.inf
+        self._failed_sets = 0
         self._si_at = -math.inf  # last SI frame (or the open)
         self._opening_since = -math.inf
         self.state: BusState = "opening"
@@ -115,6 +116,7 @@ class LinkSupervisor:
         self._delay = self._initial
         self._bus_off_since = math.inf
         self._progress_at = self._si_at = now
+        self._failed_sets = 0
         if not self._ever_opened:
             self._ever_opened = True
             self._down_since = None
@@ -175,8 +177,11 @@ class LinkSupervisor:
 
     def handed(self, whole_set: bool) -> None:
         """What the edge reports right after sending: not every frame went (or none did)."""
-        if not whole_set:
+        if whole_set:
+            self._failed_sets = 0
+        else:
             self._progress_at = self._progress_before
+            self._failed_sets += 1
 
     def si_heard(self, now: float) -> None:
         self._si_at = now
@@ -186,7 +191,8 @@ class LinkSupervisor:
         """Why an open link must be re-opened although it reports no error, if it must."""
         if self.state not in ("active", "passive"):
             return None
-        if now >= self._progress_at + self._send_stall:
+        # Only sets that were tried and failed count: a loop that woke late is not a stall.
+        if self._failed_sets >= 2 and now >= self._progress_at + self._send_stall:
             return f"no whole BMS frame set handed to the adapter for {self._send_stall:g} s"
         silent_s = self._si_silent * self._si_silent_factor
         if now >= self._si_at + silent_s:

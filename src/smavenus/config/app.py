@@ -109,11 +109,6 @@ def cross_field_problems(cfg: AppConfig) -> list[str]:
         f"gateway.stale_discharge_limit_s ({gw.stale_discharge_limit_s} s)",
     )
     need(
-        gw.send_stall_reopen_after_s < gw.watchdog_stall_s + cfg.can.bms_period_s,
-        f"gateway.send_stall_reopen_after_s: {gw.send_stall_reopen_after_s} s must be below "
-        f"gateway.watchdog_stall_s + can.bms_period_s, or the watchdog ends the process first",
-    )
-    need(
         gw.si_silent_reopen_after_s == 0 or gw.si_silent_reopen_after_s > gw.si_absent_after_s,
         f"gateway.si_silent_reopen_after_s: {gw.si_silent_reopen_after_s} s must be 0 (never) "
         f"or above gateway.si_absent_after_s ({gw.si_absent_after_s} s)",

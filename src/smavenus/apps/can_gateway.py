@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -78,6 +79,26 @@ def _persist_error_logger(path: Path) -> Callable[[Exception], None]:
     return report
 
 
+def _last_set_before_failing(runtime: GatewayRuntime) -> None:
+    """Before an escaped exception ends the process (``fail_fast``), the safe set goes out.
+
+    The exception may have come from the send timer itself, a whole period after the last
+    set: sending now starts the SI's wait for the restarted gateway here, not a period ago.
+    """
+    loop = asyncio.get_running_loop()
+    then = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), Exception):
+            runtime.force_safe_frames()
+        if then is None:
+            loop.default_exception_handler(context)
+        else:
+            then(loop, context)
+
+    loop.set_exception_handler(handler)
+
+
 def _stop_if_failed(task: asyncio.Task[None], stop: asyncio.Event) -> None:
     if not task.cancelled() and task.exception() is not None:
         stop.set()
@@ -123,6 +144,7 @@ async def run_gateway(
         interval = min(interval, systemd.watchdog_interval_s / 4)
     heartbeat = LoopHeartbeat(interval, [stream_on_time])
 
+    _last_set_before_failing(runtime)
     async with AsyncExitStack() as stack:
         runtime.attach(endpoint)
         runtime.start()  # CAN first: the first frame set leaves before D-Bus is tried

@@ -60,9 +60,11 @@ class Stack:
         scenario: str | None = None,
         seed: int | None = None,
         config_extra: str = "",
+        bin_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir
-        self.bin_dir = Path(sys.executable).parent
+        #: Where the run scripts find the console scripts (a test may put stand-ins there).
+        self.bin_dir = bin_dir or Path(sys.executable).parent
         self.config_path = workdir / "smavenus.toml"
         self.service_dir = workdir / "service"
         self.log_dir = workdir / "log"

@@ -1,8 +1,10 @@
 """Running a service: the event loop, signals, and the exit status supervisors rely on.
 
-``run_service(main)`` runs ``main(stop)`` on uvloop when it is importable (the standard loop
-otherwise). SIGTERM and SIGINT set ``stop``; ``main`` returns once it has shut down in
-reverse start order. A crash exits non-zero so daemontools or systemd restart the process.
+``run_service(main)`` runs ``main(stop)`` on asyncio's own loop, or on uvloop when
+``SMAVENUS_UVLOOP=1`` and it is importable (Venus OS has no uvloop; the standard loop also
+spares each process OpenSSL, see :mod:`smavenus.apps`). SIGTERM and SIGINT set ``stop``;
+``main`` returns once it has shut down in reverse start order. A crash exits non-zero so
+daemontools or systemd restart the process.
 With ``fail_fast``, so does an exception escaping any loop callback or task: asyncio would
 only log it and carry on without whatever that callback kept going (a timer chain, a reader).
 """
@@ -34,6 +36,8 @@ ServiceMain = Callable[[asyncio.Event], Awaitable[int | None]]
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
+    if os.environ.get("SMAVENUS_UVLOOP") != "1":
+        return asyncio.new_event_loop()
     try:
         import uvloop  # noqa: PLC0415 - optional dependency
     except ImportError:

@@ -217,8 +217,8 @@ class GatewayCore:
 
     # -- the link -------------------------------------------------------------------------
 
-    def on_bus_opening(self, now: Instant | None = None) -> None:
-        self.link.opening(-math.inf if now is None else now.monotonic)
+    def on_bus_opening(self, now: Instant) -> None:
+        self.link.opening(now.monotonic)
 
     def on_bus_opened(self, now: Instant) -> list[Action]:
         events = self._link_events(self.link.opened(now.monotonic), now)

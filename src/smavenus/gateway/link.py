@@ -104,7 +104,7 @@ class LinkSupervisor:
     def can_send(self) -> bool:
         return self.state in ("active", "passive", "bus_off")
 
-    def opening(self, now: float = -math.inf) -> None:
+    def opening(self, now: float) -> None:
         """An open attempt has started; it ends (or times out) within ``open_timeout_s``."""
         self.state = "opening"
         self._retry_at = math.inf

@@ -29,7 +29,7 @@ def test_frame_sets_follow_a_fixed_grid_and_a_late_loop_skips_rather_than_bursts
 def test_no_frames_are_scheduled_before_the_bus_is_open() -> None:
     core = GatewayCore(settings(), at(0.0))
     core.start()
-    core.on_bus_opening()
+    core.on_bus_opening(at(0.0))
     events = []
     for t in (0.5, 1.0, 1.5):
         events += core.on_timer(at(t))

@@ -103,7 +103,7 @@ def test_no_emitted_frame_exceeds_the_hard_limits_for_any_command(
         resume = ResumePoint(data.draw(commands(t)), age, "test")
     core = GatewayCore(gw, at(t), resume)
     core.start()
-    core.on_bus_opening()
+    core.on_bus_opening(at(t))
     emitted = [e for e in core.on_bus_opened(at(t)) if isinstance(e, SendFrames)]
     steps = data.draw(st.lists(st.tuples(st.floats(0.0, 30.0), st.booleans()), max_size=12))
     for delay, with_command in steps:

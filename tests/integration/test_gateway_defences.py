@@ -119,9 +119,10 @@ async def test_with_the_log_pipe_full_a_stuck_loop_still_ends_in_exit_3(
         # Fill the pipe through a description of our own (O_NONBLOCK on the shared one would
         # change the gateway's stderr too): from now on its next log line blocks.
         filler = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY | os.O_NONBLOCK)
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                os.write(filler, b"x" * 4096)
+        for chunk in (b"x" * 4096, b"x"):  # pages, then whatever room the last one has
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    os.write(filler, chunk)
         os.close(filler)
         await eventually(lambda: si.adapter.device.is_open, 5.0, "the channel open")
         si.send(0x305, bytes(3))  # malformed: the gateway logs it at once, and blocks there

@@ -380,12 +380,11 @@ async def run_slcan(args: argparse.Namespace, workdir: Path, env: dict[str, str]
         f'[paths]\nstate_dir = "{workdir / "state"}"\n[logging]\nformat = "plain"\n'
     )
     gateway_env = dict(env)
+    # The services run on asyncio's own loop unless SMAVENUS_UVLOOP=1 (smavenus.runtime).
     if args.no_uvloop:
-        # A module named uvloop that fails to import: smavenus.runtime then uses asyncio's loop.
-        stub = workdir / "no-uvloop"
-        stub.mkdir()
-        (stub / "uvloop.py").write_text('raise ImportError("disabled by the benchmark")\n')
-        gateway_env["PYTHONPATH"] = str(stub)
+        gateway_env.pop("SMAVENUS_UVLOOP", None)
+    else:
+        gateway_env["SMAVENUS_UVLOOP"] = "1"
     spawned = time.monotonic()
     gateway = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for below
         [str(GATEWAY), "--config", str(config)], env=gateway_env, stderr=subprocess.DEVNULL

@@ -1,8 +1,12 @@
 """Running a service: the event loop, signals, and the exit status supervisors rely on.
 
-``run_service(main)`` runs ``main(stop)`` on uvloop when it is importable (the standard loop
-otherwise). SIGTERM and SIGINT set ``stop``; ``main`` returns once it has shut down in
-reverse start order. A crash exits non-zero so daemontools or systemd restart the process.
+``run_service(main)`` runs ``main(stop)`` on asyncio's own loop, or on uvloop when
+``SMAVENUS_UVLOOP=1`` and it is importable (Venus OS has no uvloop; the standard loop also
+spares each process OpenSSL, see :mod:`smavenus.apps`). SIGTERM and SIGINT set ``stop``;
+``main`` returns once it has shut down in reverse start order. A crash exits non-zero so
+daemontools or systemd restart the process.
+With ``fail_fast``, so does an exception escaping any loop callback or task: asyncio would
+only log it and carry on without whatever that callback kept going (a timer chain, a reader).
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -30,6 +36,8 @@ ServiceMain = Callable[[asyncio.Event], Awaitable[int | None]]
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
+    if os.environ.get("SMAVENUS_UVLOOP") != "1":
+        return asyncio.new_event_loop()
     try:
         import uvloop  # noqa: PLC0415 - optional dependency
     except ImportError:
@@ -38,24 +46,85 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _guarded(main: ServiceMain) -> int:
+async def _guarded(main: ServiceMain, process: str, fail_fast: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    failures: list[str] = []
+    if fail_fast:
+        loop.set_exception_handler(_fail_on_escaped_exception(process, stop, failures))
+    _trace_allocations_if_asked(loop, process)
     result = await main(stop)
+    if failures:
+        return EXIT_FAILURE
     return EXIT_OK if result is None else result
 
 
-def run_service(main: ServiceMain, *, process: str) -> int:
-    """Run ``main`` to completion and return the process exit status."""
+def _fail_on_escaped_exception(
+    process: str, stop: asyncio.Event, failures: list[str]
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """A loop exception handler that logs what escaped and stops the process (exit 1)."""
+    log = structlog.get_logger(process)
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        where = context.get("handle") or context.get("task") or context.get("future")
+        if not isinstance(exc, Exception):
+            # asyncio's own notices ("Task was destroyed but it is pending", …): log only.
+            log.warning("loop_notice", message=context.get("message"), where=repr(where))
+            return
+        failures.append(context.get("message", "exception"))
+        log.error(
+            "loop_callback_failed",
+            message=context.get("message"),
+            where=repr(where)[:200],
+            exit_status=EXIT_FAILURE,
+            exc_info=exc,
+        )
+        stop.set()
+
+    return handler
+
+
+def _trace_allocations_if_asked(loop: asyncio.AbstractEventLoop, process: str) -> None:
+    """A diagnosis for the memory soak (``bench/memory_soak.py``), off unless asked for.
+
+    With ``SMAVENUS_TRACEMALLOC_DIR`` set, allocations are traced and a snapshot is dumped
+    there every ``SMAVENUS_TRACEMALLOC_INTERVAL_S`` (300 s), so growth over hours can be
+    traced to the line that allocates. Tracing costs memory and time: never in production.
+    """
+    directory = os.environ.get("SMAVENUS_TRACEMALLOC_DIR")
+    if not directory:
+        return
+    import tracemalloc  # noqa: PLC0415 - a diagnosis only
+
+    interval_s = float(os.environ.get("SMAVENUS_TRACEMALLOC_INTERVAL_S", "300"))
+    tracemalloc.start(8)
+    count = 0
+
+    def dump() -> None:
+        nonlocal count
+        count += 1
+        name = f"{process}-{os.getpid()}-{count:04d}.tracemalloc"
+        tracemalloc.take_snapshot().dump(os.path.join(directory, name))
+        loop.call_later(interval_s, dump)
+
+    loop.call_later(interval_s, dump)
+
+
+def run_service(main: ServiceMain, *, process: str, fail_fast: bool = False) -> int:
+    """Run ``main`` to completion and return the process exit status.
+
+    ``fail_fast``: an exception escaping a loop callback or task ends the process (exit 1).
+    """
     log = structlog.get_logger(process)
     loop = _new_loop()
     log.info(
         "service_starting", loop=type(loop).__module__.split(".")[0], python=sys.version.split()[0]
     )
     try:
-        return loop.run_until_complete(_guarded(main))
+        return loop.run_until_complete(_guarded(main, process, fail_fast))
     except Exception:
         log.exception("service_crashed")
         return EXIT_FAILURE
@@ -72,7 +141,13 @@ MISSING_CONFIG = "--config FILE is required (print an example with: smavenus con
 
 
 def service_main(
-    argv: Sequence[str] | None, *, prog: str, process: str, description: str, run: ConfiguredMain
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    process: str,
+    description: str,
+    run: ConfiguredMain,
+    fail_fast: bool = False,
 ) -> int:
     """The ``main()`` of every service: ``--config FILE``, validate, log, run until stopped.
 
@@ -97,7 +172,7 @@ def service_main(
         return EXIT_CONFIG
     configure_logging(process, cfg.logging.level, cfg.logging.format)
     _log_config_notices(process, notices)
-    return run_service(lambda stop: run(cfg, stop), process=process)
+    return run_service(lambda stop: run(cfg, stop), process=process, fail_fast=fail_fast)
 
 
 def _log_config_notices(process: str, notices: Sequence[str]) -> None:

@@ -178,8 +178,18 @@ def slcan_config(
 class GatewayProcess:
     """``smavenus-can-gateway --config FILE`` as a subprocess; its log lines are kept."""
 
-    def __init__(self, config: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: Mapping[str, str] | None = None,
+        command: list[str] | None = None,
+        stderr: int | None = None,
+    ) -> None:
         assert GATEWAY is not None, "pip install the project first (scripts/test does)"
+        #: What runs instead of the console script (a staged-fault variant of its main()).
+        self.command = command or [str(GATEWAY)]
+        #: A descriptor for stderr instead of a pipe this object reads (then no lines kept).
+        self.stderr = stderr
         self.config = config
         self.env = {**os.environ, **(env or {})}
         self.lines: list[str] = []
@@ -190,15 +200,16 @@ class GatewayProcess:
     async def start(self) -> GatewayProcess:
         self.started_at = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
-            str(GATEWAY),
+            *self.command,
             "--config",
             str(self.config),
             env=self.env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE if self.stderr is None else self.stderr,
         )
-        self._reader = asyncio.create_task(self._read())
+        if self.stderr is None:
+            self._reader = asyncio.create_task(self._read())
         return self
 
     async def _read(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import time
@@ -62,7 +63,7 @@ async def test_a_stalled_loop_sends_safe_frames_and_exits_for_the_supervisor(
         str(STALLING_GATEWAY),
         str(config),
         "1.0",
-        env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}"},
+        env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}"},
         stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await asyncio.wait_for(process.communicate(), 15.0)
@@ -72,7 +73,7 @@ async def test_a_stalled_loop_sends_safe_frames_and_exits_for_the_supervisor(
     assert currents[0] == 90.0  # resumed from the persisted command
     assert currents[-1] == 0.0  # the watchdog's safe set, the last thing the SI heard
     assert set(currents) == {90.0, 0.0}
-    assert "event=event_loop_stalled" in log
+    assert "event=bms_stream_stalled" in log
 
 
 async def test_systemd_gets_ready_and_watchdog_pings(tmp_path: Path, si: FakeSi) -> None:

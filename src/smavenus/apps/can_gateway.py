@@ -4,21 +4,22 @@
 
 Wiring only: read the configuration, build the core and its edges, run until SIGTERM. The
 CAN side starts first and sends its first frame set before D-Bus is even tried; D-Bus comes
-and goes without the Sunny Island noticing. Exit status: 0 stopped, 1 crashed, 2 bad
-configuration, 3 the event loop stalled (the watchdog exits so the supervisor restarts us).
-Exit 1 also when another gateway already holds the CAN channel (see
-:mod:`smavenus.io.gateway.channel_lock`).
+and goes without the Sunny Island noticing. Exit status: 0 stopped, 1 crashed (also: an
+exception escaped a loop callback or task; another gateway already holds the CAN channel,
+see :mod:`smavenus.io.gateway.channel_lock`), 2 bad configuration, 3 the BMS frame stream
+stalled (the watchdog exits so the supervisor restarts us).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -31,7 +32,7 @@ from smavenus.io.gateway.channel_lock import ChannelBusyError, ChannelLock
 from smavenus.io.gateway.command_file import CommandPersister, load_resume_bounded, read_boot_id
 from smavenus.io.gateway.endpoint import GatewayDbus, GatewayHandlers
 from smavenus.io.gateway.runtime import GatewayRuntime, describe, instant
-from smavenus.io.gateway.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog
+from smavenus.io.gateway.watchdog import EXIT_WATCHDOG, LoopHeartbeat, LoopWatchdog, last_word
 from smavenus.io.sdnotify import SdNotifier
 from smavenus.protocol.specs import SI_STATUS_IDS
 from smavenus.runtime import EXIT_FAILURE, service_main
@@ -51,12 +52,17 @@ def bus_spec(can: CanConfig) -> BusSpec:
     )
 
 
-def exit_after_stall(runtime: GatewayRuntime, stalled_for_s: float) -> None:
-    """The watchdog's action (runs in its thread): safe frames out, then exit for a restart."""
+def exit_after_stall(runtime: GatewayRuntime, late_s: float) -> None:
+    """The watchdog's action (runs in its thread): safe frames out, then exit for a restart.
+
+    No logging here: the loop may be stuck inside the log handler (a full pipe), holding its
+    lock. The last word goes straight to stderr without blocking, then ``_exit``.
+    """
     runtime.force_safe_frames()
-    log.error("event_loop_stalled", stalled_for_s=round(stalled_for_s, 2), exit_status=3)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
+    last_word(
+        f"level=error process={PROCESS} event=bms_stream_stalled late_s={late_s:.2f} "
+        f"bus_state={runtime.core.link.state} exit_status={EXIT_WATCHDOG}\n"
+    )
     os._exit(EXIT_WATCHDOG)  # sys.exit would wait for the stuck loop
 
 
@@ -89,6 +95,26 @@ def _lock_channel(cfg: AppConfig) -> ChannelLock | None:
             reason=describe(exc),
         )
         return None
+
+
+def _last_set_before_failing(runtime: GatewayRuntime) -> None:
+    """Before an escaped exception ends the process (``fail_fast``), the safe set goes out.
+
+    The exception may have come from the send timer itself, a whole period after the last
+    set: sending now starts the SI's wait for the restarted gateway here, not a period ago.
+    """
+    loop = asyncio.get_running_loop()
+    then = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), Exception):
+            runtime.force_safe_frames()
+        if then is None:
+            loop.default_exception_handler(context)
+        else:
+            then(loop, context)
+
+    loop.set_exception_handler(handler)
 
 
 def _stop_if_failed(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -142,14 +168,23 @@ async def _run_locked(
         )
     )
     systemd = SdNotifier.from_environment()
-    watchdog = LoopWatchdog(gw.watchdog_stall_s, lambda stalled: on_stall(runtime, stalled))
-    beats: list[Callable[[], object]] = [watchdog.beat]
-    interval = watchdog.beat_interval_s
-    if systemd.watchdog_interval_s is not None:
-        beats.append(systemd.watchdog)
-        interval = min(interval, systemd.watchdog_interval_s / 4)
-    heartbeat = LoopHeartbeat(min(interval, 1.0), beats)
+    watchdog = LoopWatchdog(
+        lambda: runtime.watchdog_deadline,
+        lambda late: on_stall(runtime, late),
+        poll_s=min(gw.watchdog_stall_s / 8, 0.25),
+    )
 
+    def stream_on_time() -> None:
+        # systemd is pinged only while frames (or the link's recovery) are on time.
+        if time.monotonic() <= runtime.watchdog_deadline:
+            systemd.watchdog()
+
+    interval = 1.0
+    if systemd.watchdog_interval_s is not None:
+        interval = min(interval, systemd.watchdog_interval_s / 4)
+    heartbeat = LoopHeartbeat(interval, [stream_on_time])
+
+    _last_set_before_failing(runtime)
     async with AsyncExitStack() as stack:
         runtime.attach(endpoint)
         runtime.start()  # CAN first: the first frame set leaves before D-Bus is tried
@@ -179,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         process=PROCESS,
         description="Own the CAN bus: feed the Sunny Island BMS frames, publish what it says.",
         run=run_gateway,
+        fail_fast=True,
     )
 
 

@@ -104,6 +104,16 @@ def cross_field_problems(cfg: AppConfig) -> list[str]:
     problems.extend(battery_problems(bat))
     problems.extend(envelope_problems(bat, ctl))
     need(
+        gw.stale_soc_hold_s <= gw.stale_discharge_limit_s,
+        f"gateway.stale_soc_hold_s: {gw.stale_soc_hold_s} s must not exceed "
+        f"gateway.stale_discharge_limit_s ({gw.stale_discharge_limit_s} s)",
+    )
+    need(
+        gw.si_silent_reopen_after_s == 0 or gw.si_silent_reopen_after_s > gw.si_absent_after_s,
+        f"gateway.si_silent_reopen_after_s: {gw.si_silent_reopen_after_s} s must be 0 (never) "
+        f"or above gateway.si_absent_after_s ({gw.si_absent_after_s} s)",
+    )
+    need(
         gw.reopen_backoff_initial_s <= gw.reopen_backoff_max_s,
         f"gateway.reopen_backoff_initial_s: {gw.reopen_backoff_initial_s} s must not exceed "
         f"gateway.reopen_backoff_max_s ({gw.reopen_backoff_max_s} s)",

@@ -165,7 +165,7 @@ class GatewayConfig(_Section):
         5.0,
         gt=0,
         lt=SMA_BMS_TIMEOUT_S / 2,
-        description="an event loop stalled this long is declared hung; the process exits",
+        description="the BMS frame stream (or the bus's recovery) this late: safe frames, exit 3",
     )
     reopen_backoff_max_s: float = Field(
         10.0, gt=0, le=60, description="longest wait between bus re-opens"
@@ -188,6 +188,40 @@ class GatewayConfig(_Section):
     )
     health_period_s: float = Field(
         1.0, ge=0.1, le=60, description="how often the Health signal is emitted"
+    )
+    stale_soc_hold_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="stale this long: warning BMS internal (W947) raised; the SoC keeps moving, "
+        "integrated from the SI's own battery current",
+    )
+    stale_discharge_limit_s: float = Field(
+        900.0,
+        gt=0,
+        le=86400,
+        description="stale this long: DVL rises to controller.low_voltage_v and DCL falls to "
+        "controller.low_voltage_discharge_current_a",
+    )
+    send_stall_reopen_after_s: float = Field(
+        3.0,
+        gt=0,
+        lt=SMA_BMS_TIMEOUT_S / 2,
+        description="no whole BMS frame set handed to the adapter for this long (e.g. an slcan "
+        "adapter answering 'buffer full' forever): the bus is re-opened",
+    )
+    si_silent_reopen_after_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="no SI status frame for this long while the link claims to be fine: the bus "
+        "is re-opened (then twice as long, up to 16 times; 0 = never)",
+    )
+    persist_interval_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=3600,
+        description="the command is saved when it changes materially, else at most this often",
     )
     enable_remote_on_off: bool = Field(
         False, description="allow the undocumented 0x35C on/off command"

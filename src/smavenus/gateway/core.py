@@ -60,9 +60,14 @@ class GatewayCore:
             settings.reopen_backoff_initial_s,
             settings.reopen_backoff_max_s,
             settings.bus_off_reopen_after_s,
+            send_stall_s=settings.send_stall_reopen_after_s,
+            si_silent_s=settings.si_silent_reopen_after_s,
+            stream_period_s=settings.bms_period_s,
+            watchdog_slack_s=settings.watchdog_stall_s,
+            open_timeout_s=settings.open_timeout_s,
         )
         self._assembler = SnapshotAssembler(settings.snapshot_gap_s, settings.si_absent_after_s)
-        self._persist = PersistSchedule(settings.command_max_age_s / 2)
+        self._persist = PersistSchedule(settings.persist_interval_s)
         self._throttle = Throttle(LOG_THROTTLE_S)
         self._si_present = False
         self._last_si_at = -math.inf
@@ -100,6 +105,9 @@ class GatewayCore:
         transition = self.policy.update(t)
         if transition is not None:
             events += self._transition_events(transition, now)
+        for step in self.policy.escalations(t):
+            fields = {"source": self.policy.source, "step": step.name, "effect": step.effect}
+            events += [LogEvent("stale_escalated", "warning", {**fields, "after_s": step.after_s})]
         cycle = self._assembler.on_timer(t)
         if cycle is not None:
             events.append(self._publish_cycle(cycle, now))
@@ -109,8 +117,11 @@ class GatewayCore:
             reason = f"bus-off for {self.settings.bus_off_reopen_after_s} s"
             events += [CloseBus(reason), *self.on_bus_lost(now, reason)]
         if self.link.reopen_due(t):
-            self.link.opening()
+            self.link.opening(t)
             events.append(ReopenBus("retry"))
+        stuck = self.link.no_progress(t)
+        if stuck is not None:
+            events += [CloseBus(stuck), *self.on_bus_lost(now, stuck)]
         if t >= self._next_send_at:
             events += self._send_due(now)
         if t >= self._next_health_at:
@@ -146,7 +157,9 @@ class GatewayCore:
             events.append(LogEvent("si_present", "info", {"first_frame": f"0x{can_id:03X}"}))
             events.append(self._health_event(now))
         self._last_si_at = t
+        self.link.si_heard(t)
         if can_id == SI_BATTERY_STATUS_ID:
+            self.policy.observe_battery_current(value.current_a, t)
             note = self.policy.observe_soc_echo(value.soc_pct)
             if note is not None:
                 events.append(LogEvent("cold_start_soc", "info", {"note": note}))
@@ -204,8 +217,8 @@ class GatewayCore:
 
     # -- the link -------------------------------------------------------------------------
 
-    def on_bus_opening(self) -> None:
-        self.link.opening()
+    def on_bus_opening(self, now: Instant) -> None:
+        self.link.opening(now.monotonic)
 
     def on_bus_opened(self, now: Instant) -> list[Action]:
         events = self._link_events(self.link.opened(now.monotonic), now)
@@ -229,8 +242,19 @@ class GatewayCore:
         change = self.link.lost(now.monotonic, reason)
         return [] if change is None else self._link_events(change, now)
 
-    def on_frames_scheduled(self, count: int) -> None:
+    def on_frames_scheduled(self, count: int, of: int | None = None) -> None:
+        """``count`` frames of the set of ``of`` just sent went to the driver (or kernel job).
+
+        The edge reports this right after carrying out :class:`SendFrames`; a set that did
+        not go whole takes back the progress the link supervision had counted for it.
+        """
         self.counters.frames_scheduled += count
+        if of is not None:
+            self.link.handed(count == of)
+
+    def watchdog_deadline(self) -> float:
+        """By when the frame stream (or the link's recovery) must next show progress."""
+        return self.link.watchdog_deadline()
 
     def on_send_failed(self, can_id: int, reason: str, now: Instant) -> list[Action]:
         self.counters.frames_dropped += 1
@@ -255,9 +279,9 @@ class GatewayCore:
         """
         return build_frame_set(self.policy.output(now.monotonic), self.settings.identity)
 
-    def safe_frames(self) -> FrameSet:
+    def safe_frames(self, now: Instant) -> FrameSet:
         """What a watchdog sends when the loop hangs (see :meth:`CommandPolicy.safe_output`)."""
-        return build_frame_set(self.policy.safe_output(), self.settings.identity)
+        return build_frame_set(self.policy.safe_output(now.monotonic), self.settings.identity)
 
     def latest_snapshot(self, now: Instant) -> SiSnapshot:
         """The last published snapshot; before the first, an empty one with ``seq`` 0."""
@@ -304,6 +328,7 @@ class GatewayCore:
         self._next_send_at += (missed + 1) * period
         output = self.policy.output(t)
         events: list[Action] = [SendFrames(build_frame_set(output, self.settings.identity), output)]
+        self.link.sending(t)
         self._last_output = output
         clamped = frozenset(output.clamped)
         if clamped != self._clamped_fields:

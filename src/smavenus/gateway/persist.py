@@ -12,9 +12,13 @@ How the age is judged across a restart (``CLOCK_MONOTONIC`` restarts at every bo
 A reboot takes longer than ``command_max_age_s`` (10 s by default) anyway, so in practice
 a persisted command is resumed after a gateway restart and only its SoC after a reboot.
 
-Writing: every accepted command whose values differ from the last saved one, and otherwise
-at least every ``command_max_age_s / 2`` so that a restart within the freshness window
-finds a fresh record. At one command a second this is at most one small write a second.
+Writing spares the SD card: an accepted command is written when it differs *materially*
+from the last one written (:func:`materially_different`: an alarm or warning, a limit by a
+wire step or a few amperes, the SoC by 1 %), otherwise at most every ``persist_interval_s``
+(10 s). A controller renewing the same command every second costs one write in ten seconds,
+not ten. The price: after a kill -9 the record may be older than ``command_max_age_s``, and
+the restarted gateway cold-starts with its SoC (CCL 0 A) until the controller's next command
+a second later; a SIGTERM writes the latest command on the way out.
 """
 
 from __future__ import annotations
@@ -55,31 +59,47 @@ def resume_point(
     return ResumePoint(command, None, f"wall clock {-age:.0f} s behind the record after a reboot")
 
 
-def persist_key(command: BmsCommand) -> tuple[object, ...]:
-    """The values that matter on resume; a change in any of them is written at once."""
-    return (
-        command.charge_voltage_v,
-        command.charge_current_a,
-        command.discharge_current_a,
-        command.discharge_voltage_v,
-        round(command.soc_pct, 1),
-        round(command.soh_pct),
-        command.alarms,
-        command.warnings,
-    )
+#: A voltage limit that moved by a wire step (0.1 V) is a material change.
+VOLTAGE_STEP_V = 0.1
+#: A current limit that moved by this much, or this fraction, is a material change.
+CURRENT_STEP_A = 2.0
+CURRENT_STEP_FRACTION = 0.05
+#: The SoC moved by this much.
+SOC_STEP_PCT = 1.0
+
+
+def materially_different(new: BmsCommand, old: BmsCommand) -> bool:
+    """Would resuming ``old`` instead of ``new`` after a restart matter?"""
+    flags = ("alarms", "warnings", "battery_empty")
+    if any(getattr(new, name) != getattr(old, name) for name in flags):
+        return True
+    for name in ("charge_voltage_v", "discharge_voltage_v"):
+        if abs(getattr(new, name) - getattr(old, name)) >= VOLTAGE_STEP_V - 1e-9:
+            return True
+    for name in ("charge_current_a", "discharge_current_a"):
+        a, b = getattr(new, name), getattr(old, name)
+        if abs(a - b) >= max(CURRENT_STEP_A, CURRENT_STEP_FRACTION * max(abs(a), abs(b))):
+            return True
+        if (a == 0) != (b == 0):  # charging or discharging allowed or forbidden
+            return True
+    return abs(new.soc_pct - old.soc_pct) >= SOC_STEP_PCT or abs(new.soh_pct - old.soh_pct) >= 1.0
 
 
 class PersistSchedule:
     """Decides which accepted commands are written. Time is passed in."""
 
-    def __init__(self, refresh_s: float) -> None:
-        self._refresh_s = refresh_s
-        self._key: tuple[object, ...] | None = None
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._written: BmsCommand | None = None
         self._written_at = float("-inf")
 
     def should_write(self, command: BmsCommand, now: float) -> bool:
-        key = persist_key(command)
-        if key != self._key or now - self._written_at >= self._refresh_s:
-            self._key, self._written_at = key, now
+        last = self._written
+        if (
+            last is None
+            or materially_different(command, last)
+            or now - self._written_at >= self._interval_s
+        ):
+            self._written, self._written_at = command, now
             return True
         return False

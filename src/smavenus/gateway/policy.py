@@ -16,9 +16,12 @@ changes is *what* it sends. Four sources, each transition returned once with its
 ``stale``
     The command in use is older than ``command_max_age_s``: frames keep flowing, the charge
     current ramps from the last commanded value to 0 A at ``stale_charge_ramp_a_per_s``, DCL
-    is at most ``safe_discharge_current_a``, warning "general" is raised. CVL, DVL, SoC and
-    any alarm the controller raised are kept: lowering CVL below the battery voltage would
-    make the SI *discharge* the battery down to it, and clearing an alarm could restart it.
+    is at most ``safe_discharge_current_a``, warning "general" is raised. CVL, DVL and any
+    alarm the controller raised are kept: lowering CVL below the battery voltage would make
+    the SI *discharge* the battery down to it, and clearing an alarm could restart it.
+
+Cold start and stale escalate with their age (:mod:`smavenus.gateway.stale`): the SoC keeps
+moving with the SI's battery current, then W947, then DVL up and DCL down.
 
 Every value of every source passes :func:`~smavenus.gateway.limits.clamp_limits` last.
 """
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 
 from smavenus.gateway.limits import Limits, clamp_limits, clamp_percent
 from smavenus.gateway.settings import GatewaySettings
+from smavenus.gateway.stale import SocIntegrator, StaleStep, escalate, stale_steps
 from smavenus.ipc.messages import SOC_FLOOR_PCT, BmsCommand, CommandSource, condition_from_name
 from smavenus.protocol.frames import AlarmCondition
 
@@ -98,6 +102,11 @@ class CommandPolicy:
         self._persisted_soc: float | None = None
         self._persisted_soh: float | None = None
         self.source: CommandSource = "cold_start"
+        self._soc = SocIntegrator(settings.identity.capacity_ah, settings.si_absent_after_s)
+        self._steps = stale_steps(settings)
+        #: When the values in use stopped being renewed (start for a cold start); inf if fresh.
+        self._degraded_since = now
+        self._steps_logged = 0
         self.start_transition = self._start(now, resume, resume_problem)
 
     # -- inputs ---------------------------------------------------------------------------
@@ -120,6 +129,7 @@ class CommandPolicy:
         self._command = resume.command
         self._issued_at = now - max(resume.age_s, 0.0)
         self.source = "persisted"
+        self._degraded_since = math.inf
         why = f"resumed the persisted command, {resume.age_s:.1f} s old ({resume.basis})"
         return Transition(None, "persisted", why)
 
@@ -134,7 +144,13 @@ class CommandPolicy:
             return "older than the command in use (out of order)", None
         self._command = command
         self._issued_at = min(command.sent_monotonic, now)
+        self._soc.reset()
+        self._degraded_since, self._steps_logged = math.inf, 0
         return None, self._switch("controller", "a command arrived from the bms-controller")
+
+    def observe_battery_current(self, current_a: float | None, now: float) -> None:
+        """The SI's own battery current (0x305, SMA's sign): a degraded SoC follows it."""
+        self._soc.observe(current_a, now)
 
     def observe_soc_echo(self, soc_pct: float | None) -> str | None:
         """The SoC the SI echoes in 0x305. Only the first echo heard at cold start counts.
@@ -158,8 +174,20 @@ class CommandPolicy:
                 f"{self._s.command_max_age_s} s); charge current ramps to 0 A at "
                 f"{self._s.stale_charge_ramp_a_per_s} A/s"
             )
+            self._degraded_since = self._stale_at()
             return self._switch("stale", why)
         return None
+
+    def escalations(self, now: float) -> list[StaleStep]:
+        """The escalation steps reached since the last call (each returned once per episode)."""
+        reached = [step for step in self._steps if now >= self._degraded_since + step.after_s]
+        new = reached[self._steps_logged :]
+        self._steps_logged = max(self._steps_logged, len(reached))
+        return new
+
+    def degraded_for_s(self, now: float) -> float:
+        """How long the values in use have not been renewed (0 while fresh)."""
+        return max(0.0, now - self._degraded_since)
 
     def _switch(self, new: CommandSource, reason: str) -> Transition | None:
         old, self.source = self.source, new
@@ -173,6 +201,8 @@ class CommandPolicy:
     def next_deadline(self) -> float:
         if self.source in ("controller", "persisted"):
             return self._stale_at()
+        if self._steps_logged < len(self._steps):
+            return self._degraded_since + self._steps[self._steps_logged].after_s
         return math.inf
 
     def command_age_s(self, now: float) -> float | None:
@@ -185,18 +215,22 @@ class CommandPolicy:
     def output(self, now: float) -> BmsOutput:
         """What to send now."""
         if self._command is None:
-            return self._cold_start()
+            return self._cold_start(self.degraded_for_s(now))
         if self.source == "stale":
-            return self._stale(self._command, now - self._stale_at())
+            return self._stale(self._command, now - self._stale_at(), self.degraded_for_s(now))
         return self._from_command(self._command, self.source)
 
-    def safe_output(self) -> BmsOutput:
-        """The values a watchdog forces when the loop hangs: stale with the ramp finished."""
-        if self._command is None:
-            return self._cold_start()
-        return self._stale(self._command, math.inf)
+    def safe_output(self, now: float) -> BmsOutput:
+        """The values a watchdog forces when the loop hangs: stale with the ramp finished.
 
-    def _cold_start(self) -> BmsOutput:
+        Escalation stays where it is: a restart follows within a second, and a DVL raised
+        early could put the SI in standby for nothing.
+        """
+        if self._command is None:
+            return self._cold_start(self.degraded_for_s(now))
+        return self._stale(self._command, math.inf, self.degraded_for_s(now))
+
+    def _cold_start(self, degraded_s: float) -> BmsOutput:
         s = self._s
         if self._soc_echo is not None:
             soc, soc_why = self._soc_echo, "the SI's echo in 0x305"
@@ -217,14 +251,26 @@ class CommandPolicy:
             "discharge_voltage_v": "cold start: battery.min_discharge_voltage_v",
             "soc_pct": f"cold start: {soc_why}",
         }
+        soc = self._moved_soc(soc, reasons)
+        requested, warnings = escalate(
+            requested, frozenset({AlarmCondition.GENERAL}), reasons, degraded_s, s
+        )
         return self._finish(
             "cold_start",
             requested,
             soc_pct=soc,
             soh_pct=self._persisted_soh if self._persisted_soh is not None else 100.0,
-            warnings=frozenset({AlarmCondition.GENERAL}),
+            warnings=warnings,
             reasons=reasons,
         )
+
+    def _moved_soc(self, soc: float, reasons: dict[str, str]) -> float:
+        """``soc`` moved by the charge counted since it was known, never below the floor."""
+        delta = self._soc.delta_pct
+        if delta == 0.0:
+            return soc
+        reasons["soc_pct"] += f", {delta:+.1f} % counted from the SI's battery current"
+        return max(soc + delta, SOC_FLOOR_PCT)
 
     def _from_command(self, command: BmsCommand, source: CommandSource) -> BmsOutput:
         requested = Limits(
@@ -256,7 +302,7 @@ class CommandPolicy:
             reasons=reasons,
         )
 
-    def _stale(self, command: BmsCommand, stale_for_s: float) -> BmsOutput:
+    def _stale(self, command: BmsCommand, stale_for_s: float, degraded_s: float) -> BmsOutput:
         fresh = self._from_command(command, "stale")
         ramp = self._s.stale_charge_ramp_a_per_s
         charge_a = max(0.0, fresh.limits.charge_current_a - ramp * max(stale_for_s, 0.0))
@@ -271,15 +317,19 @@ class CommandPolicy:
         reasons = dict(fresh.reasons)
         reasons["charge_current_a"] = f"stale: ramping to 0 A at {ramp} A/s"
         reasons["discharge_current_a"] = "stale: at most gateway.safe_discharge_current_a"
+        soc = self._moved_soc(fresh.soc_pct, reasons)
+        requested, warnings = escalate(
+            requested, fresh.warnings | {AlarmCondition.GENERAL}, reasons, degraded_s, self._s
+        )
         # The measurements (0x356, display and log only) are not repeated: a frozen reading
         # in the SI's log would look real. They go out as "not provided".
         return self._finish(
             "stale",
             requested,
-            soc_pct=fresh.soc_pct,
+            soc_pct=soc,
             soh_pct=fresh.soh_pct,
             alarms=fresh.alarms,
-            warnings=fresh.warnings | {AlarmCondition.GENERAL},
+            warnings=warnings,
             reasons=reasons,
             clamped_before=fresh.clamped,
         )

@@ -54,6 +54,20 @@ class GatewaySettings:
     reopen_backoff_initial_s: float
     reopen_backoff_max_s: float
     bus_off_reopen_after_s: float
+    #: Stale escalation: W947 after the first, DVL up and DCL down after the second.
+    stale_soc_hold_s: float = 300.0
+    stale_discharge_limit_s: float = 900.0
+    #: ``[controller] low_voltage_v`` and its discharge current: the escalated DVL and DCL.
+    stale_discharge_voltage_v: float = 48.0
+    stale_discharge_current_a: float = 20.0
+    #: Reasons to re-open a link that claims to be fine.
+    send_stall_reopen_after_s: float = 3.0
+    si_silent_reopen_after_s: float = 30.0
+    #: How late the frame stream (or the bus's recovery) may be before the watchdog acts.
+    watchdog_stall_s: float = 5.0
+    #: The edge gives up an open after this long (the watchdog allows for it).
+    open_timeout_s: float = 5.0
+    persist_interval_s: float = 10.0
 
     @classmethod
     def from_config(cls, cfg: AppConfig) -> GatewaySettings:
@@ -85,4 +99,12 @@ class GatewaySettings:
             reopen_backoff_initial_s=gw.reopen_backoff_initial_s,
             reopen_backoff_max_s=gw.reopen_backoff_max_s,
             bus_off_reopen_after_s=gw.bus_off_reopen_after_s,
+            stale_soc_hold_s=gw.stale_soc_hold_s,
+            stale_discharge_limit_s=gw.stale_discharge_limit_s,
+            stale_discharge_voltage_v=cfg.controller.low_voltage_v,
+            stale_discharge_current_a=cfg.controller.low_voltage_discharge_current_a,
+            send_stall_reopen_after_s=gw.send_stall_reopen_after_s,
+            si_silent_reopen_after_s=gw.si_silent_reopen_after_s,
+            watchdog_stall_s=gw.watchdog_stall_s,
+            persist_interval_s=gw.persist_interval_s,
         )

@@ -65,9 +65,11 @@ class Stack:
         seed: int | None = None,
         config_extra: str = "",
         can: tuple[str, str] | None = None,
+        bin_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir
-        self.bin_dir = Path(sys.executable).parent
+        #: Where the run scripts find the console scripts (a test may put stand-ins there).
+        self.bin_dir = bin_dir or Path(sys.executable).parent
         self.config_path = workdir / "smavenus.toml"
         self.service_dir = workdir / "service"
         self.log_dir = workdir / "log"

@@ -58,6 +58,6 @@ def opened_core(t: float = 0.0, **sections: dict[str, Any]) -> tuple[GatewayCore
     """A core whose bus has just opened at ``t``; returns it and the events of opening."""
     core = GatewayCore(settings(**sections), at(t))
     events = core.start()
-    core.on_bus_opening()
+    core.on_bus_opening(at(t))
     events += core.on_bus_opened(at(t))
     return core, events

@@ -29,7 +29,7 @@ def test_frame_sets_follow_a_fixed_grid_and_a_late_loop_skips_rather_than_bursts
 def test_no_frames_are_scheduled_before_the_bus_is_open() -> None:
     core = GatewayCore(settings(), at(0.0))
     core.start()
-    core.on_bus_opening()
+    core.on_bus_opening(at(0.0))
     events = []
     for t in (0.5, 1.0, 1.5):
         events += core.on_timer(at(t))
@@ -67,18 +67,22 @@ def test_health_is_published_every_period_and_on_every_change() -> None:
     assert core.health(at(3.5)).frames_scheduled == 7
 
 
-def test_accepted_commands_are_persisted_on_change_and_refreshed_within_half_the_max_age() -> None:
+def test_commands_are_persisted_on_a_material_change_else_every_persist_interval() -> None:
     core, _ = opened_core()
     written = []
-    for t in range(20):
-        cmd = command(float(t), soc_pct=60.0 if t < 12 else 61.0)
+    for t in range(40):
+        soc = 60.0 + 0.05 * t if t < 15 else 62.0  # 0.05 %/s drift: not material alone
+        cmd = command(float(t), soc_pct=soc, charge_current_a=100.0 if t < 30 else 101.0)
+        if t == 33:
+            cmd = command(float(t), soc_pct=soc, charge_current_a=60.0)
         written += [
             e.command.sent_monotonic
             for e in core.on_command(cmd, at(float(t)))
             if isinstance(e, PersistCommand)
         ]
-    # First command; refresh every 5 s (command_max_age_s / 2); the SoC change at 12 s.
-    assert written == [0.0, 5.0, 10.0, 12.0, 17.0]
+    # First; every persist_interval_s (10 s) while nothing changes materially; SoC +1.3 % at
+    # 15 s; 101 A at 30 s is no material change (< 2 A), 60 A at 33 s is; back to 101 A at 34.
+    assert written == [0.0, 10.0, 15.0, 25.0, 33.0, 34.0]
 
 
 def test_a_persisted_record_judges_age_by_the_monotonic_clock_on_the_same_boot() -> None:

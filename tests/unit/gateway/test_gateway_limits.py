@@ -16,7 +16,7 @@ from smavenus.gateway.limits import Limits, clamp_limits
 from smavenus.gateway.policy import ResumePoint
 from smavenus.gateway.settings import GatewaySettings, HardLimits
 from smavenus.ipc.messages import BmsCommand, ConditionName
-from smavenus.protocol import ChargeLimits, SocSoh, decode
+from smavenus.protocol import BatteryStatus, ChargeLimits, SocSoh, decode, encode
 from smavenus.protocol.fields import ceil_to, floor_to
 
 from .helpers import UNIX_OFFSET, at
@@ -82,6 +82,11 @@ def gateway_settings(draw: st.DrawFn) -> GatewaySettings:
         safe_discharge_current_a=draw(st.floats(0.0, 1200.0)),
         cold_start_charge_voltage_v=draw(st.floats(41.0, 63.0)),
         stale_charge_ramp_a_per_s=draw(st.floats(0.1, 1000.0)),
+        # escalation within the test's time span, to any DVL or DCL the config allows
+        stale_soc_hold_s=draw(st.floats(1.0, 60.0)),
+        stale_discharge_limit_s=draw(st.floats(60.0, 120.0)),
+        stale_discharge_voltage_v=draw(st.floats(41.0, 63.0)),
+        stale_discharge_current_a=draw(st.floats(0.0, 1200.0)),
     )
 
 
@@ -98,18 +103,21 @@ def test_no_emitted_frame_exceeds_the_hard_limits_for_any_command(
         resume = ResumePoint(data.draw(commands(t)), age, "test")
     core = GatewayCore(gw, at(t), resume)
     core.start()
-    core.on_bus_opening()
+    core.on_bus_opening(at(t))
     emitted = [e for e in core.on_bus_opened(at(t)) if isinstance(e, SendFrames)]
     steps = data.draw(st.lists(st.tuples(st.floats(0.0, 30.0), st.booleans()), max_size=12))
     for delay, with_command in steps:
         t += delay
         if with_command:
             core.on_command(data.draw(commands(t)), at(t))
+        # the SI's battery current moves a degraded SoC: any current, any sign
+        battery = BatteryStatus(52.0, data.draw(st.floats(-5000.0, 5000.0)), 20.0, 50.0)
+        core.on_frame(*encode(battery), at(t))
         emitted += [e for e in core.on_timer(at(t)) if isinstance(e, SendFrames)]
     assert emitted, "the bus opened: at least the first frame set went out"
     for event in emitted:
         assert_within(event.frames, gw.limits)
-    assert_within(core.safe_frames(), gw.limits)
+    assert_within(core.safe_frames(at(t)), gw.limits)
 
 
 def test_a_command_above_the_limits_is_clamped_and_says_why() -> None:

@@ -38,7 +38,7 @@ def test_a_lost_bus_is_reopened_with_exponential_backoff_and_logged_twice() -> N
     assert {e.level for e in reopen_failures} == {"debug"}
     assert reopen_failures[0].fields == {"reason": "no such device", "retry_in_s": 0.1}
     assert sent(events) == []  # nothing to send while the bus is down
-    core.on_bus_opening()
+    core.on_bus_opening(at(20.5))
     recovered = core.on_bus_opened(at(21.0))
     (line,) = logs(recovered, "can_bus_recovered")
     assert line.fields["down_for_s"] == 11.0
@@ -48,7 +48,7 @@ def test_a_lost_bus_is_reopened_with_exponential_backoff_and_logged_twice() -> N
 
 def test_backoff_delays_double_up_to_the_maximum() -> None:
     link = LinkSupervisor(0.1, 1.0, 2.0)
-    link.opening()
+    link.opening(0.0)
     delays = []
     t = 0.0
     for _ in range(6):
@@ -56,17 +56,18 @@ def test_backoff_delays_double_up_to_the_maximum() -> None:
         delays.append(round(link.next_deadline() - t, 3))
         t = link.next_deadline()
         assert link.reopen_due(t)
-        link.opening()
+        link.opening(t)
     assert delays == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 
 
 def test_a_missing_adapter_at_start_is_logged_once_however_long_it_stays_missing() -> None:
     core = GatewayCore(settings(), at(0.0))
-    core.on_bus_opening()
+    core.on_bus_opening(at(0.0))
     first = core.on_bus_open_failed(at(0.0), "No such file or directory")
     assert [e.name for e in logs(first)] == ["can_bus_open_failed"]
+    # only the cold start's own escalation speaks in ten minutes, never the link again
     later = logs(run_until(core, 600.0))
-    assert [e for e in later if e.level != "debug"] == []
+    assert [e.name for e in later if e.level != "debug"] == ["stale_escalated"], later
 
 
 @pytest.mark.parametrize(

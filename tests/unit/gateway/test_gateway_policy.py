@@ -144,7 +144,7 @@ def test_repeated_refusals_are_logged_once_per_minute_with_a_count() -> None:
 def resumed(age: float | None, **values: float) -> GatewayCore:
     core = GatewayCore(settings(), at(100.0), ResumePoint(command(0.0, **values), age, "test"))
     core.start()
-    core.on_bus_opening()
+    core.on_bus_opening(at(100.0))
     return core
 
 

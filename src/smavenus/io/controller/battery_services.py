@@ -239,6 +239,8 @@ class SelectedService:
             await self._follower.stop()
 
     def _name_changed(self, msg: Message) -> None:
+        if msg.sender != DBUS_NAME:  # a forgery sent straight to us: only the daemon's counts
+            return
         name = str(msg.body[0])
         if name.startswith(BATTERY_CLASS + ".") and name != self.service:
             self._spawn(self._resolve())  # a battery appeared or left: the choice may change

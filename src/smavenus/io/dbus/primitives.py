@@ -294,6 +294,10 @@ class NameOwnerWatcher:
         return str(body[0])
 
     def _changed(self, msg: Message) -> None:
+        # Anyone can send a signal that looks like this straight to our connection, where no
+        # match rule filters it: only the bus daemon's own word counts.
+        if msg.sender != DBUS_NAME:
+            return
         name, old, new = (str(x) for x in msg.body)
         if name not in self.names:
             return

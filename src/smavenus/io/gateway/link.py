@@ -121,7 +121,12 @@ class CanLink:
 
     def force_from_thread(self, frames: FrameSet) -> None:
         """Send ``frames`` from a thread other than the loop's (the watchdog). Best effort."""
-        with self._lock:
+        # Bounded: a loop stuck while holding the lock must not keep the watchdog from exiting.
+        if not self._lock.acquire(timeout=0.5):
+            return
+        try:
             sender = self._sender
+        finally:
+            self._lock.release()
         if sender is not None:
             sender.force(frames)

@@ -74,7 +74,10 @@ class GatewayRuntime:
         self._open_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: What the watchdog sends if the loop hangs; refreshed with every frame set.
-        self.safe_frames: FrameSet = core.safe_frames()
+        self.safe_frames: FrameSet = core.safe_frames(clock())
+        #: By when the stream (or the link's recovery) must show progress; read by the
+        #: watchdog thread, so published after every call into the core.
+        self.watchdog_deadline = clock().monotonic + core.settings.open_timeout_s
         #: Set once the first attempt to open the bus has ended, whatever its outcome.
         self.first_open_done = asyncio.Event()
 
@@ -83,8 +86,9 @@ class GatewayRuntime:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._handle(self.core.start())
-        self.core.on_bus_opening()
+        self.core.on_bus_opening(self._clock())
         self._start_open()
+        self.watchdog_deadline = self.core.watchdog_deadline()
 
     def attach(self, publisher: Publisher | None) -> None:
         self._publisher = publisher
@@ -98,6 +102,11 @@ class GatewayRuntime:
             await asyncio.gather(self._open_task, return_exceptions=True)
         self.link.close()
         if self._persister is not None:
+            command = self.core.policy.command
+            if command is not None and self.core.policy.source == "controller":
+                # Written at most every persist_interval_s while unchanged: save the latest,
+                # so a restart after a stop resumes it.
+                self._persister.submit(command)
             await self._persister.flush()
 
     # -- inputs ---------------------------------------------------------------------------
@@ -171,6 +180,7 @@ class GatewayRuntime:
     def _after(self, events: list[Action]) -> None:
         self._handle(events)
         self._rearm()
+        self.watchdog_deadline = self.core.watchdog_deadline()
 
     def _handle(self, events: list[Action]) -> None:
         for event in events:
@@ -195,13 +205,13 @@ class GatewayRuntime:
 
     def _send(self, frames: FrameSet) -> None:
         result = self.link.send_set(frames)
-        self.core.on_frames_scheduled(result.sent)
-        self.safe_frames = self.core.safe_frames()
+        now = self._clock()
+        self.core.on_frames_scheduled(result.sent, len(frames))
+        self.safe_frames = self.core.safe_frames(now)
         fatal = result.fatal
         if fatal is not None:
             self._on_failure(fatal)
             return
-        now = self._clock()
         for can_id, exc in result.failures:
             self._handle(self.core.on_send_failed(can_id, describe(exc), now))
 

@@ -1,19 +1,27 @@
-"""A watchdog thread that notices a stalled event loop.
+"""A watchdog thread that watches the BMS frame stream itself, not a heartbeat.
 
-The loop calls :meth:`LoopWatchdog.beat` from a timer. If no beat arrives for ``stall_s``,
-the thread calls ``on_stall(stalled_for_s)`` once. In the gateway that action sends the safe
-frame set from this thread (CCL 0 A; see ``CommandPolicy.safe_output``) and exits the process
-with :data:`EXIT_WATCHDOG`, so daemontools or systemd start a fresh one that resumes within a
-second. Why not only rely on systemd's WatchdogSec: Venus OS runs daemontools, which has no
-watchdog, and on socketcan a hung Python leaves the kernel repeating the last limits forever.
+The thread asks ``deadline()`` (``GatewayCore.watchdog_deadline`` as the loop last
+published it) by when the next sign of progress is due: the next whole
+frame set handed to the bus (on socketcan: the kernel's job refreshed while the bus is up),
+or, while the bus is down, the re-open the link supervision scheduled. That deadline moves
+only when frames actually leave or the link actually recovers, so a loop that still runs
+but no longer sends (an exception ended the send timer, a wedged code path) is caught like
+a loop that hangs. When it passes, ``on_stall(late_s)`` runs once in this thread: in the
+gateway it sends the safe frame set and exits with :data:`EXIT_WATCHDOG`, so daemontools or
+systemd start a fresh process that resumes within a second. Why not only systemd's
+WatchdogSec: Venus OS runs daemontools, which has none, and on socketcan a hung Python
+leaves the kernel repeating the last limits forever.
 
 A loop stuck in C code that holds the GIL also stops this thread; systemd's watchdog (fed
-from the same loop timer via ``WATCHDOG=1``) covers that case where it exists.
+only while the stream is on time, see :class:`LoopHeartbeat`) covers that where it exists.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,24 +31,20 @@ EXIT_WATCHDOG = 3
 
 
 class LoopWatchdog:
-    def __init__(self, stall_s: float, on_stall: Callable[[float], None]) -> None:
-        self.stall_s = stall_s
+    def __init__(
+        self,
+        deadline: Callable[[], float],
+        on_stall: Callable[[float], None],
+        poll_s: float = 0.1,
+    ) -> None:
+        self._deadline = deadline
         self._on_stall = on_stall
-        self._last_beat = time.monotonic()
+        self._poll_s = poll_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.fired = False
 
-    @property
-    def beat_interval_s(self) -> float:
-        """How often the loop should beat: several beats fit in one stall period."""
-        return self.stall_s / 4
-
-    def beat(self) -> None:
-        self._last_beat = time.monotonic()
-
     def start(self) -> None:
-        self.beat()
         self._thread = threading.Thread(target=self._watch, name="loop-watchdog", daemon=True)
         self._thread.start()
 
@@ -51,19 +55,41 @@ class LoopWatchdog:
 
     def _watch(self) -> None:
         # Event.wait, not sleep: stop() ends the thread at once.
-        while not self._stop.wait(self.stall_s / 8):
-            stalled_for = time.monotonic() - self._last_beat
-            if stalled_for >= self.stall_s:
+        while not self._stop.wait(self._poll_s):
+            late = time.monotonic() - self._deadline()
+            if late > 0:
                 self.fired = True
-                self._on_stall(stalled_for)
+                self._on_stall(late)
                 return
+
+
+def last_word(line: str) -> None:
+    """Write ``line`` to stderr without ever blocking and without any lock.
+
+    The watchdog's only log line: the logging handler's lock may be held by the very loop
+    that is stuck writing into a full log pipe (multilog stalled), so neither logging nor
+    ``sys.stderr`` may be used. The pipe is opened anew in non-blocking mode (append, should
+    stderr be a file); a full pipe loses the line, never the exit that follows.
+    """
+    data = line.encode(errors="replace")
+    try:
+        fd = os.open("/proc/self/fd/2", os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND)
+    except OSError:  # a socket (journald) cannot be reopened: make fd 2 itself non-blocking
+        fd = -1
+        with contextlib.suppress(OSError):
+            flags = fcntl.fcntl(2, fcntl.F_GETFL)
+            fcntl.fcntl(2, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    with contextlib.suppress(OSError):
+        os.write(fd if fd >= 0 else 2, data)
+    if fd >= 0:
+        os.close(fd)
 
 
 class LoopHeartbeat:
     """Calls ``beats`` from the event loop every ``interval_s`` (a ``call_later`` chain).
 
-    What it proves is that the loop still runs timers: the watchdog thread and systemd's
-    ``WATCHDOG=1`` are both fed from here.
+    Feeds systemd's ``WATCHDOG=1``; the gateway passes a beat that pings only while the
+    frame stream is on time, so systemd too watches the stream, not merely the loop.
     """
 
     def __init__(self, interval_s: float, beats: Sequence[Callable[[], object]]) -> None:

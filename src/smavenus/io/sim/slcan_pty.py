@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import termios
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,7 @@ class SlcanPty:
         self.frames_to_host = 0
         self.frames_dropped = 0
         self.frames_from_host = 0
+        self._wedged = False
 
     @property
     def path(self) -> str:
@@ -84,7 +86,8 @@ class SlcanPty:
                 temporary.unlink()
             temporary.symlink_to(self.slave_name)
             temporary.replace(self.link_path)
-        asyncio.get_running_loop().add_reader(master, self._readable)
+        if not self._wedged:
+            asyncio.get_running_loop().add_reader(master, self._readable)
         log.info("slcan_adapter_plugged", path=self.path, pty=self.slave_name)
         return self.path
 
@@ -92,7 +95,8 @@ class SlcanPty:
         """Close the pty as a pulled USB cable would; the host's next read fails."""
         if self._master is None:
             return
-        asyncio.get_running_loop().remove_reader(self._master)
+        if not self._wedged:
+            asyncio.get_running_loop().remove_reader(self._master)
         for fd in (self._master, self._slave):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -102,6 +106,31 @@ class SlcanPty:
             with contextlib.suppress(FileNotFoundError):
                 self.link_path.unlink()
         log.info("slcan_adapter_unplugged", pty=self.slave_name)
+
+    def wedge(self) -> None:
+        """Take nothing more from the host, as a hung adapter firmware does: the host's
+        writes pile up until it answers "buffer full" to every frame."""
+        if self._master is not None and not self._wedged:
+            asyncio.get_running_loop().remove_reader(self._master)
+            if self._slave is not None:
+                # Output of the tty stopped (as by XOFF): the host's writes fill its small
+                # output buffer in seconds rather than the pty's large one in minutes.
+                termios.tcflow(self._slave, termios.TCOOFF)
+        self._wedged = True
+
+    def unwedge(self) -> None:
+        """The adapter recovers (a reset): what piled up is discarded, reading resumes."""
+        if not self._wedged:
+            return
+        self._wedged = False
+        if self._master is None:
+            return
+        if self._slave is not None:
+            termios.tcflow(self._slave, termios.TCOON)
+        with contextlib.suppress(OSError):
+            while os.read(self._master, 65536):
+                pass
+        asyncio.get_running_loop().add_reader(self._master, self._readable)
 
     def send_frame(self, can_id: int, data: bytes, *, extended: bool = False) -> bool:
         """Deliver a bus frame to the host if its channel is open. False if not delivered."""

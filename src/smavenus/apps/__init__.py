@@ -1,0 +1,56 @@
+"""The services' entry points (the console scripts import this package first).
+
+Importing it keeps two things out of the services that none of them uses, measured with
+``python -X importtime`` and ``/proc/self/smaps_rollup`` (``docs/benchmarks.md``): three
+services share a GX with 1 GB, and what Python imports stays resident for years.
+
+* **OpenSSL** (about 1.4 MiB private memory per process): asyncio imports :mod:`ssl` only
+  to offer TLS transports, and no smavenus process speaks TLS (D-Bus is a Unix socket, CAN a
+  socket or a tty). A ``None`` entry in ``sys.modules`` is how Python spells "built without
+  ssl", which asyncio is written for. uvloop needs :mod:`ssl`: with ``SMAVENUS_UVLOOP=1``
+  (uvloop wanted) nothing is blocked.
+* **pydantic's plugin discovery** (about 1.9 MiB per process): pydantic imports
+  ``importlib.metadata`` (and with it ``email``, ``zipfile``, ``csv``…) only to find plugins
+  through package entry points when a model class is built. The services use no pydantic
+  plugin; the stand-in below answers "no plugins", as ``PYDANTIC_DISABLE_PLUGINS=1`` would,
+  without that import. Should a pydantic version ask its loader for anything else, the
+  stand-in loads the real module and hands that over: slower to start, never wrong.
+
+Both apply only when this package is imported before pydantic and asyncio, as the console
+scripts do; a test process that imported them earlier is left as it is.
+"""
+
+import importlib
+import os
+import sys
+import types
+from typing import Any
+
+if "ssl" not in sys.modules and os.environ.get("SMAVENUS_UVLOOP") != "1":
+    sys.modules["ssl"] = None  # type: ignore[assignment]
+
+_LOADER = "pydantic.plugin._loader"
+
+
+def _real_loader() -> types.ModuleType:
+    sys.modules.pop(_LOADER, None)
+    real = importlib.import_module(_LOADER)
+    sys.modules[_LOADER] = real
+    return real
+
+
+def _no_plugins() -> tuple[()]:
+    return ()
+
+
+def _other_attribute(name: str) -> Any:
+    if name.startswith("__"):  # the import system asking (``__path__``…): not pydantic
+        raise AttributeError(name)
+    return getattr(_real_loader(), name)
+
+
+if "pydantic" not in sys.modules and _LOADER not in sys.modules:
+    _stand_in = types.ModuleType(_LOADER, "pydantic's plugin loader, answering: no plugins")
+    _stand_in.get_plugins = _no_plugins  # type: ignore[attr-defined]
+    _stand_in.__getattr__ = _other_attribute  # type: ignore[method-assign]
+    sys.modules[_LOADER] = _stand_in

@@ -18,6 +18,7 @@ from smavenus.ipc.messages import (
     Stamped,
     condition_from_name,
 )
+from smavenus.vebus.inputs import AC_PRESENT_MIN_V
 
 #: The four 0x351 limits: key, short name, unit.
 LIMITS: tuple[tuple[str, str, str], ...] = (
@@ -27,6 +28,8 @@ LIMITS: tuple[tuple[str, str, str], ...] = (
     ("discharge_voltage_v", "DVL", "V"),
 )
 LINE_NUMBERS = (1, 2, 3)
+#: A line with less than this on AC1 is not there (the vebus-publisher's rule too).
+PRESENT_MIN_V = AC_PRESENT_MIN_V
 
 
 @dataclass
@@ -59,8 +62,8 @@ def si_view(snap: SiSnapshot | None, now: float) -> dict[str, Any] | None:
     lines = []
     for n in LINE_NUMBERS:
         voltage = _line(out_v, n, "v")
-        if voltage is None and _line(inverter, n, "w") is None:
-            continue
+        if n > 1 and (voltage is None or voltage < PRESENT_MIN_V):
+            continue  # the SI reports 0 V for lines it does not have
         inverter_w, external_w = _line(inverter, n, "w"), _line(external, n, "w")
         lines.append(
             {
@@ -187,8 +190,9 @@ def live_view(latest: Latest, now: float, now_unix: float) -> dict[str, Any]:
         ) | {"age_s": round(health.age_s(now), 1)}  # fmt: skip
     if status is not None:
         view["controller"] = status.model_dump(
-            include={"charge_state", "charge_state_reason", "soc_reason", "measurement_source",
-                     "battery_service", "settings_source", "last_full_charge_unix",
+            include={"seq", "charge_state", "charge_state_reason", "soc_reason",
+                     "measurement_source", "battery_service", "settings_source",
+                     "last_full_charge_unix",
                      "charge_control", "bms_service", "bms_fresh", "bms_connection_lost",
                      "dvcc_on", "sensor_disagreement", "frozen_sources", "grid_assist_mode",
                      "grid_requested", "grid_reason"}

@@ -10,7 +10,7 @@ set -u
 ROOT="${SMAVENUS_ROOT:-}"
 HOME_DIR="$ROOT/data/smavenus"
 POLICY="$ROOT/etc/dbus-1/system.d/smavenus.conf"
-SERVICES="smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher"
+SERVICES="smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher smavenus-web"
 
 say() { echo "smavenus: $*"; }
 

@@ -5,7 +5,8 @@
 #   sh deploy/venus/install.sh --uninstall                        # remove everything it added
 #
 # What it does (all under /data, which survives firmware updates):
-#   - opkg installs Venus's own python3-can, python3-dbus-fast, python3-pydantic, python3-pip;
+#   - opkg installs Venus's own python3-can, python3-dbus-fast, python3-pydantic, python3-pip,
+#     python3-aiohttp (for smavenus-web, the dashboard on 127.0.0.1:8088);
 #   - creates /data/smavenus/venv (--system-site-packages) and pip-installs smavenus and the
 #     rest (structlog) there;
 #   - writes /data/smavenus/smavenus.toml from the example if there is none (EDIT IT);
@@ -56,6 +57,7 @@ fi
 say "installing Venus packages (python3-can, python3-dbus-fast, python3-pydantic, python3-pip)"
 if "$OPKG" update >/dev/null; then
     "$OPKG" install python3-can python3-dbus-fast python3-pydantic python3-pip python3-venv \
+        python3-aiohttp \
         || say "some packages could not be installed from the feed; pip will fetch them"
 else
     say "opkg update failed (no internet?): continuing with what is installed"
@@ -76,7 +78,7 @@ if [ ! -x "$DEST/venv/bin/python" ]; then
 fi
 say "installing smavenus into the virtual environment"
 # shellcheck disable=SC2086 # SMAVENUS_PIP_OPTS is a list of options
-"$DEST/venv/bin/python" -m pip install -q ${SMAVENUS_PIP_OPTS:-} "$DEST/src"
+"$DEST/venv/bin/python" -m pip install -q ${SMAVENUS_PIP_OPTS:-} "$DEST/src[web]"
 
 rm -rf "$DEST/services"
 cp -R "$DEST/src/services" "$DEST/services"

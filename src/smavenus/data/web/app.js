@@ -191,6 +191,7 @@
   }
 
   function drawCharts() {
+    document.body.dataset.points = String(hist.t.length);
     if (!window.SmaChart) return;
     const t = hist.t, d = (name) => hist[name] || [];
     SmaChart.draw($("chart-soc"), t, [{ name: "SoC", values: d("soc_pct"), color: "#0b6bcb" }]);

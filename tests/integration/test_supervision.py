@@ -20,7 +20,7 @@ import pytest
 from smavenus.io.dbus import DBUS_NAME, DBUS_PATH, call, connect_system_bus
 from smavenus.testing.stack import SERVICES, Stack
 
-GATEWAY, CONTROLLER, PUBLISHER = SERVICES
+GATEWAY, CONTROLLER, PUBLISHER, WEB = SERVICES
 KILLS_PER_SERVICE = 20
 SETTLE_S = 1.5  # after a restart, before the next kill
 BMS_PERIOD_S = 1.0
@@ -64,7 +64,7 @@ def test_kill_each_process_repeatedly(tmp_path: Path, capsys: pytest.CaptureFixt
         kills: list[tuple[str, float]] = []
         energy_samples = [energy_counters(stack)]
         for _ in range(KILLS_PER_SERVICE):
-            for service in (CONTROLLER, PUBLISHER, GATEWAY):
+            for service in (CONTROLLER, PUBLISHER, GATEWAY, WEB):
                 killed_at = stack.sim.status()["sim_time_s"]
                 old_pid = stack.kill(service)
                 stack.wait_restarted(service, old_pid)
@@ -91,6 +91,8 @@ def test_kill_each_process_repeatedly(tmp_path: Path, capsys: pytest.CaptureFixt
     # "not at all": no period is missed while the controller or the publisher restarts
     assert max(gaps[CONTROLLER]) < 1.5 * BMS_PERIOD_S, logs[CONTROLLER]
     assert max(gaps[PUBLISHER]) < 1.5 * BMS_PERIOD_S, logs[PUBLISHER]
+    # the dashboard only reads: the SI is fed whether it runs or not
+    assert max(gaps[WEB]) < 1.5 * BMS_PERIOD_S, logs[WEB]
     assert "f952_raised" not in events and "w952_raised" not in events, events
     for before, after in itertools.pairwise(energy_samples):
         for path, value in before.items():

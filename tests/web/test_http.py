@@ -4,6 +4,7 @@ private D-Bus; no peer is needed to judge access."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -221,3 +222,20 @@ def test_hash_password_prints_a_hash_the_config_takes(tmp_path: Path) -> None:
         input="short\n", capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert short.returncode != 0 and "at least" in short.stderr
+
+
+async def test_the_event_stream_starts_with_the_live_view(
+    tmp_path: Path, make_client: Factory
+) -> None:
+    client = await make_client(config(tmp_path))
+    await session(client)
+    stream = await client.get("/api/events")
+    assert stream.status == 200
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    first = await stream.content.readuntil(b"\n\n")
+    event, data = first.decode().strip().split("\n", 1)
+    assert event == "event: live"
+    view = json.loads(data.removeprefix("data: "))
+    assert view["si"] is None  # no gateway on this bus: nothing made up
+    assert view["settings"]["writable"] is not None  # and no localsettings to write to
+    stream.close()

@@ -48,6 +48,7 @@ async def run_web(cfg: AppConfig, stop: asyncio.Event) -> int:
         runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
+        stack.callback(server.close_streams)  # first: open event streams end, cleanup is quick
         host, port = split_listen(cfg.web.listen)
         site = web.TCPSite(runner, host, port)
         await site.start()

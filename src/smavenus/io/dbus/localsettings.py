@@ -106,11 +106,6 @@ class LocalSettings:
         await self._subscription.stop()
         await self._watcher.stop()
 
-    async def refresh(self) -> None:
-        """Read the followed settings again (e.g. ones that did not exist yet at start)."""
-        if self._watcher.owner(SETTINGS_SERVICE):
-            await self._read_followed()
-
     async def set(self, path: str, value: SettingValue) -> bool:
         """Write a setting through localsettings (it answers 0 accepted, -1 refused)."""
         spec = self.specs[path]

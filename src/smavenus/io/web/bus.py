@@ -16,11 +16,12 @@ from typing import Any
 from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.controller.settings import SETTINGS, SettingValue
+from smavenus.controller.settings import SettingValue
 from smavenus.io.dbus import call
 from smavenus.io.dbus.busitem import BUSITEM
-from smavenus.io.dbus.localsettings import SETTINGS_SERVICE, LocalSettings
+from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.io.dbus.peer_feed import PeerFeed
+from smavenus.io.web.settings_reader import SettingsReader
 from smavenus.ipc import feeds, names
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, RequestOutcome, SiSnapshot
 from smavenus.web.view import Latest
@@ -44,9 +45,7 @@ class WebBus:
         self.bus = bus
         self.latest = Latest()
         self._changed = changed
-        self.settings = LocalSettings(
-            bus, [], on_change=lambda _p, _v: changed("settings"), follow=[s.path for s in SETTINGS]
-        )
+        self.settings = SettingsReader(bus, lambda: changed("settings"))
         self._feeds: list[Any] = [
             PeerFeed(bus, feeds.SNAPSHOTS, self._on_snapshot),
             PeerFeed(bus, feeds.HEALTH, self._on_health),
@@ -78,6 +77,8 @@ class WebBus:
 
     def _on_status(self, message: ControllerStatus) -> None:
         self.latest.status = message
+        if message.settings_source == "localsettings":
+            self.settings.refresh_if_incomplete()
         self._changed("status")
 
     async def write_setting(self, path: str, value: SettingValue) -> bool:

@@ -57,6 +57,13 @@ class ActionRequest(BaseModel):
 Action = Literal["full_charge", "acknowledge", "si_on", "si_off"]
 
 
+def _end(queue: asyncio.Queue[str]) -> None:
+    """Make the stream reading ``queue`` end (an empty line ends it), even when it is full."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait("")
+
+
 def asset(name: str) -> bytes:
     return resources.files("smavenus").joinpath("data").joinpath("web").joinpath(name).read_bytes()
 
@@ -107,6 +114,15 @@ class WebServer:
             delay = max(self._last_push + PUSH_INTERVAL_S - loop.time(), 0.0)
             self._push = loop.call_later(delay, self._push_live)
 
+    def close_streams(self) -> None:
+        """End every event stream (at shutdown: the handlers return at once)."""
+        if self._push is not None:
+            self._push.cancel()
+            self._push = None
+        for queue in list(self._clients):
+            _end(queue)
+        self._clients.clear()
+
     def _push_live(self) -> None:
         self._push = None
         self._last_push = asyncio.get_running_loop().time()
@@ -118,7 +134,7 @@ class WebServer:
         for queue in list(self._clients):
             if queue.full():
                 self._clients.discard(queue)  # a stuck reader: its stream ends, it reconnects
-                queue.put_nowait("")
+                _end(queue)
             else:
                 queue.put_nowait(line)
 

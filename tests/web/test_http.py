@@ -87,6 +87,8 @@ async def test_cookies_are_secure_behind_tls(tmp_path: Path, make_client: Factor
 
 async def test_the_api_needs_a_session(tmp_path: Path, make_client: Factory) -> None:
     client = await make_client(config(tmp_path))
+    login = await client.get("/login", allow_redirects=False)
+    assert login.status == 303  # no password: nothing to log in to
     for path in ("/api/state", "/api/history", "/api/events"):
         assert (await client.get(path)).status == 401, path
 
@@ -162,6 +164,7 @@ async def test_with_a_password_the_page_needs_a_login(tmp_path: Path, make_clien
     assert (await client.get("/api/state")).status == 401
     wrong = await client.post("/login", data={"password": "guess"}, allow_redirects=False)
     assert wrong.headers["Location"] == "/login?failed=1"
+    assert "Wrong password" in await (await client.get("/login?failed=1")).text()
     assert (await client.get("/api/state")).status == 401
     right = await client.post("/login", data={"password": PASSWORD}, allow_redirects=False)
     assert right.status == 303 and right.headers["Location"] == "/"

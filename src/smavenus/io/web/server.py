@@ -167,8 +167,13 @@ class WebServer:
             self.guard.open(response, "local")
         return response
 
-    async def login_page(self, _request: web.Request) -> web.StreamResponse:
-        return web.Response(body=asset("login.html"), content_type="text/html")
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        if not self.guard.needs_login:
+            raise web.HTTPSeeOther("/")
+        page = asset("login.html")
+        if request.query.get("failed"):  # a fixed text: nothing from the request is echoed
+            page = page.replace(b"<!--message-->", b'<p class="msg error">Wrong password.</p>')
+        return web.Response(body=page, content_type="text/html")
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         address = request.remote or "?"

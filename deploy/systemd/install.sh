@@ -17,7 +17,7 @@ policy_dir=/etc/dbus-1/system.d
 bin=""
 render_only=0
 uninstall=0
-units=(smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher)
+units=(smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher smavenus-web)
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -66,13 +66,17 @@ fi
 
 python3 -m venv "$prefix/venv"
 "$prefix/venv/bin/pip" install -q --upgrade pip
-"$prefix/venv/bin/pip" install -q "$repo[uvloop]"
+"$prefix/venv/bin/pip" install -q "$repo[uvloop,web]"
+# smavenus-web runs as this user (the D-Bus policy names it); it reads the configuration.
+id -u smavenus >/dev/null 2>&1 \
+    || useradd --system --no-create-home --shell /usr/sbin/nologin smavenus
 mkdir -p "$prefix/doc" && cp "$repo"/docs/*.md "$prefix/doc/"
 if [ ! -f "$config" ]; then
     mkdir -p "$(dirname "$config")"
     "$bin/smavenus" config example > "$config"
     echo "wrote $config: EDIT [battery] AND [can] BEFORE STARTING"
 fi
+chgrp smavenus "$config" && chmod 0640 "$config"  # [web] password_hash is in it
 install -m 0644 "$repo/deploy/dbus/smavenus.conf" "$policy_dir/smavenus.conf"
 render_units
 systemctl daemon-reload

@@ -26,9 +26,9 @@ LOCK="$HOME_DIR/requirements.lock"
 ENABLED="$HOME_DIR/enabled"
 BOOT_LOG="$HOME_DIR/boot.log"
 PYTHON="${PYTHON:-python3}"
-SERVICES="smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher"
+SERVICES="smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher smavenus-web"
 # What each service imports: the self-test is these imports with the venv's Python.
-APPS="smavenus.apps.can_gateway smavenus.apps.bms_controller smavenus.apps.vebus_publisher"
+APPS="smavenus.apps.can_gateway smavenus.apps.bms_controller smavenus.apps.vebus_publisher smavenus.apps.web"
 
 say() {
     echo "smavenus: $*"

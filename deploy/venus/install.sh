@@ -6,7 +6,8 @@
 #   sh deploy/venus/install.sh --uninstall                        # remove everything it added
 #
 # What it does (all under /data, which survives firmware updates):
-#   - opkg installs Venus's own python3-can, python3-dbus-fast, python3-pydantic, python3-pip;
+#   - opkg installs Venus's own python3-can, python3-dbus-fast, python3-pydantic, python3-pip,
+#     python3-aiohttp (for smavenus-web, the dashboard on 127.0.0.1:8088);
 #   - builds a wheel cache of smavenus and every dependency (/data/smavenus/wheels; also
 #     wheels for the next Python minor, SMAVENUS_WHEEL_PYTHONS) and its lock file
 #     (/data/smavenus/requirements.lock: exact versions);
@@ -70,6 +71,7 @@ fi
 say "installing Venus packages (python3-can, python3-dbus-fast, python3-pydantic, python3-pip)"
 if "$OPKG" update >/dev/null; then
     "$OPKG" install python3-can python3-dbus-fast python3-pydantic python3-pip python3-venv \
+        python3-aiohttp \
         || say "some packages could not be installed from the feed; pip will fetch them"
 else
     say "opkg update failed (no internet?): continuing with what is installed"
@@ -94,7 +96,7 @@ VPY="$DEST/venv/bin/python"
 say "building the wheel cache (smavenus and every dependency) in $HOME_DIR/wheels"
 rm -rf "$WHEELS.new"
 # shellcheck disable=SC2086 # SMAVENUS_PIP_OPTS is a list of options
-"$VPY" -m pip wheel -q ${SMAVENUS_PIP_OPTS:-} -w "$WHEELS.new" "$DEST/src"
+"$VPY" -m pip wheel -q ${SMAVENUS_PIP_OPTS:-} -w "$WHEELS.new" "$DEST/src[web]"
 rm -rf "$WHEELS"
 mv "$WHEELS.new" "$WHEELS"
 # The lock: exactly the versions in the cache, one "name==version" per wheel.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -136,6 +137,23 @@ def _cmd_config_example(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_web_hash_password(args: argparse.Namespace) -> int:
+    """Reads the password from standard input (one line) or asks for it twice on a terminal;
+    prints the line to put in ``[web] password_hash``. The password itself is never stored."""
+    from smavenus.web.auth import hash_password  # noqa: PLC0415 - only this command needs it
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise BadInputError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < args.min_length:
+        raise BadInputError(f"the password needs at least {args.min_length} characters")
+    print(f'password_hash = "{hash_password(password)}"')
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -163,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_cmd_config_check)
     example = cfg_sub.add_parser("example", help="print the commented example configuration")
     example.set_defaults(handler=_cmd_config_example)
+
+    web = sub.add_parser("web", help="the smavenus-web dashboard")
+    web_sub = web.add_subparsers(dest="web_command", required=True)
+    hashing = web_sub.add_parser(
+        "hash-password", help="hash a password for [web] password_hash (reads standard input)"
+    )
+    hashing.add_argument("--min-length", type=int, default=10, help=argparse.SUPPRESS)
+    hashing.set_defaults(handler=_cmd_web_hash_password)
     return parser
 
 

@@ -148,6 +148,7 @@ def service_main(
     description: str,
     run: ConfiguredMain,
     fail_fast: bool = False,
+    refuse: Callable[[AppConfig], str | None] | None = None,
 ) -> int:
     """The ``main()`` of every service: ``--config FILE``, validate, log, run until stopped.
 
@@ -155,6 +156,7 @@ def service_main(
     started without a file would command the SI from them. A missing flag or a bad
     configuration prints the reason (every problem as ``section.key: reason``) and exits 2
     before anything starts, so a supervisor's restart loop shows the reason in the log.
+    ``refuse`` may name one more reason not to start (one line, exit 2 as well).
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -169,6 +171,10 @@ def service_main(
         cfg = load_config(args.config, notices)
     except ConfigError as exc:
         sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
+        return EXIT_CONFIG
+    reason = None if refuse is None else refuse(cfg)
+    if reason is not None:
+        sys.stderr.write(f"{prog}: {reason}\n")
         return EXIT_CONFIG
     configure_logging(process, cfg.logging.level, cfg.logging.format)
     _log_config_notices(process, notices)

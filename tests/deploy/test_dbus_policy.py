@@ -44,6 +44,44 @@ def policed_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateDbusDaemon]:
 
 
 @pytest.fixture
+def web_user_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateDbusDaemon]:
+    """The policy with its ``smavenus`` user played by ``nobody`` (no smavenus user here):
+    the rules of that block, as written, applied to a real unprivileged caller."""
+    policy = (REPO / "deploy" / "dbus" / "smavenus.conf").read_text()
+    assert policy.count('<policy user="smavenus">') == 1
+    played = tmp_path / "smavenus.conf"
+    played.write_text(policy.replace('<policy user="smavenus">', '<policy user="nobody">'))
+    with PrivateDbusDaemon(extra_policy_file=played) as daemon:
+        daemon.directory.chmod(0o755)
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", daemon.address)
+        yield daemon
+
+
+@pytest.fixture
+async def controller_names() -> AsyncIterator[MessageBus]:
+    """Root owns the controller's name and answers its requests (any policy fixture first)."""
+    bus = await connect_system_bus()
+    router = MethodRouter(bus)
+    for member in (names.START_FULL_CHARGE_METHOD, names.ACKNOWLEDGE_ALARMS_METHOD):
+        router.add(
+            names.CONTROLLER_PATH, names.CONTROLLER_INTERFACE, member, lambda _m: ("s", ["{}"])
+        )
+    router.install()
+    await request_name(bus, names.CONTROLLER_BUS_NAME)
+    yield bus
+    bus.disconnect()
+
+
+def controller_call(member: str) -> list[str]:
+    return [
+        f"--dest={names.CONTROLLER_BUS_NAME}",
+        names.CONTROLLER_PATH,
+        f"{names.CONTROLLER_INTERFACE}.{member}",
+        "string:test",
+    ]
+
+
+@pytest.fixture
 async def gateway_names(policed_bus: PrivateDbusDaemon) -> AsyncIterator[MessageBus]:
     """Root owns the gateway's name and answers its methods (what the real gateway does)."""
     bus = await connect_system_bus()
@@ -179,3 +217,42 @@ async def test_only_root_may_emit_our_signals(
     assert received == ["genuine", "after"], forged.stderr
     root.disconnect()
     listener.disconnect()
+
+
+@pytest.mark.parametrize(
+    "member", [names.START_FULL_CHARGE_METHOD, names.ACKNOWLEDGE_ALARMS_METHOD]
+)
+async def test_nobody_may_make_the_controller_requests(
+    policed_bus: PrivateDbusDaemon, controller_names: MessageBus, member: str
+) -> None:
+    result = await asyncio.to_thread(as_nobody, policed_bus, *controller_call(member))
+    assert "AccessDenied" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "member", [names.START_FULL_CHARGE_METHOD, names.ACKNOWLEDGE_ALARMS_METHOD]
+)
+async def test_the_smavenus_user_may_make_the_controller_requests(
+    web_user_bus: PrivateDbusDaemon, controller_names: MessageBus, member: str
+) -> None:
+    result = await asyncio.to_thread(as_nobody, web_user_bus, *controller_call(member))
+    assert result.returncode == 0, result.stderr
+    assert 'string "{}"' in result.stdout
+
+
+async def test_the_smavenus_user_may_switch_the_si_but_not_quick_stop_it(
+    web_user_bus: PrivateDbusDaemon,
+) -> None:
+    gateway = await connect_system_bus()
+    router = MethodRouter(gateway)
+    for member in (names.REMOTE_ON_OFF_METHOD, names.QUICK_STOP_METHOD):
+        router.add(names.GATEWAY_PATH, names.GATEWAY_INTERFACE, member, lambda _m: ("s", ["{}"]))
+    router.install()
+    await request_name(gateway, names.GATEWAY_BUS_NAME)
+    on_off = await asyncio.to_thread(
+        as_nobody, web_user_bus, *gateway_call(names.REMOTE_ON_OFF_METHOD, "string:off")
+    )
+    assert on_off.returncode == 0, on_off.stderr
+    stop = await asyncio.to_thread(as_nobody, web_user_bus, *gateway_call(names.QUICK_STOP_METHOD))
+    assert "AccessDenied" in stop.stderr
+    gateway.disconnect()

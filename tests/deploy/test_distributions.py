@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,31 @@ def project(path: Path) -> dict[str, Any]:
     return data
 
 
-def test_the_main_distribution_has_only_the_cli_and_the_three_services() -> None:
+def test_the_main_distribution_has_only_the_cli_the_three_services_and_the_web() -> None:
     scripts = project(REPO / "pyproject.toml")["project"]["scripts"]
     assert set(scripts) == {
         "smavenus",
         "smavenus-can-gateway",
         "smavenus-vebus-publisher",
         "smavenus-bms-controller",
+        "smavenus-web",
     }
+
+
+def test_aiohttp_is_the_web_extra_and_the_core_services_never_load_it() -> None:
+    data = project(REPO / "pyproject.toml")["project"]
+    assert not any(d.startswith("aiohttp") for d in data["dependencies"])
+    assert any(d.startswith("aiohttp") for d in data["optional-dependencies"]["web"])
+    code = (
+        "import sys\n"
+        "import smavenus.apps.can_gateway, smavenus.apps.bms_controller, "
+        "smavenus.apps.vebus_publisher\n"
+        "print('aiohttp' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 def test_the_development_distribution_has_the_simulator_and_the_bench() -> None:

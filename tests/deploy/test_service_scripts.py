@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[2]
-SERVICES = ("smavenus-can-gateway", "smavenus-bms-controller", "smavenus-vebus-publisher")
+SERVICES = (
+    "smavenus-can-gateway",
+    "smavenus-bms-controller",
+    "smavenus-vebus-publisher",
+    "smavenus-web",
+)
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[2]
-UNITS = ("smavenus-can-gateway", "smavenus-bms-controller", "smavenus-vebus-publisher")
+UNITS = (
+    "smavenus-can-gateway",
+    "smavenus-bms-controller",
+    "smavenus-vebus-publisher",
+    "smavenus-web",
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="no systemd-analyze"
@@ -51,11 +56,25 @@ def test_units_restart_always_and_are_sandboxed(rendered: Path, unit: str) -> No
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "CapabilityBoundingSet=",
-        "StateDirectory=smavenus",
         f"ExecStart={Path(sys.executable).parent}/{unit} --config /etc/smavenus/smavenus.toml",
     ):
         assert line in text.splitlines(), (unit, line)
     assert not re.search(r"@[A-Z_]+@", text), "a template placeholder was left"
+    # the root services keep their state; the web process has none and is not root (systemd
+    # would hand a StateDirectory to its user)
+    web = unit == "smavenus-web"
+    assert ("StateDirectory=smavenus" in text.splitlines()) is not web, unit
+    assert ("User=smavenus" in text.splitlines()) is web, unit
+
+
+def test_only_the_web_unit_may_use_tcp(rendered: Path) -> None:
+    for unit in UNITS:
+        families = [
+            line for line in (rendered / f"{unit}.service").read_text().splitlines()
+            if line.startswith("RestrictAddressFamilies=")
+        ]  # fmt: skip
+        uses_tcp = any("AF_INET" in line for line in families)
+        assert uses_tcp is (unit == "smavenus-web"), unit
 
 
 def test_gateway_is_watched_by_systemd(rendered: Path) -> None:

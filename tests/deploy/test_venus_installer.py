@@ -11,7 +11,12 @@ import pytest
 
 REPO = Path(__file__).parents[2]
 INSTALLER = REPO / "deploy" / "venus" / "install.sh"
-SERVICES = ("smavenus-can-gateway", "smavenus-bms-controller", "smavenus-vebus-publisher")
+SERVICES = (
+    "smavenus-can-gateway",
+    "smavenus-bms-controller",
+    "smavenus-vebus-publisher",
+    "smavenus-web",
+)
 
 pytestmark = pytest.mark.slow
 

@@ -58,8 +58,13 @@ async def test_a_charge_from_20_percent_to_float_holds_absorption_and_ends_on_ta
     assert truth["f952"] is False and truth["alarms"] == []
     full = [s for _t, s in chain.listener.statuses if s.last_full_charge_unix is not None]
     assert full and chain.status.charge_state_reason == "tail_current"
-    saved = json.loads((chain.tmp_path / "bms-controller.json").read_text())
-    assert saved["last_full_charge_unix"] == full[0].last_full_charge_unix  # for the periodic one
+    state = chain.tmp_path / "bms-controller.json"
+
+    def saved_full_charge() -> object:  # saved off the loop: wait for the write itself
+        return state.exists() and json.loads(state.read_text()).get("last_full_charge_unix")
+
+    await eventually(saved_full_charge, 10, "the full charge saved")
+    assert saved_full_charge() == full[0].last_full_charge_unix  # for the periodic one
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from dbus_fast import NameFlag, RequestNameReply, Variant
 from dbus_fast.aio import MessageBus
+from structlog.testing import capture_logs
 
 from smavenus.config import AppConfig, parse_config
 from smavenus.io.dbus import call, connect_system_bus, new_signal
@@ -165,6 +166,7 @@ async def test_set_value_codes_and_dvcc_writes(
     cycle(gateway, 1)
     await eventually(client.items_changed)
     read_only = [p.path for p in vebus_paths(mode_control=True) if not p.spec.writable]
+    assert "/Ac/In/1/CurrentLimitIsAdjustable" in read_only
     for path in read_only:
         assert await client.set(path, Variant("i", 1)) == 1, path
     assert await client.value("/State") is not None
@@ -183,6 +185,39 @@ async def test_set_value_codes_and_dvcc_writes(
     assert await client.set("/Mode", Variant("i", 1)) == 2
     assert await client.set("/Mode", Variant("i", 9)) == 2
     assert await client.value("/Mode") == 3
+    await publisher.stop()
+
+
+async def test_the_gui_buttons_are_answered_and_unsupported_modes_logged(
+    tmp_path: Path, gateway: GatewayPeer, client: Client
+) -> None:
+    publisher = await running(config(tmp_path, phases=3), client)
+    cycle(gateway, 1, out_v=(230.0,))
+    await eventually(lambda: client.value("/Ac/NumberOfPhases"), what="phases")
+    assert await client.value("/Ac/NumberOfPhases") == 1  # the SI shows one line
+    with capture_logs() as logs:
+        # "Charger only" / "Inverter only": gui-v2 offers them, the SI has neither
+        assert await client.set("/Mode", Variant("i", 2)) == 2
+        # "Restart VE.Bus system" would drop the SI's loads: refused, logged
+        assert await client.set("/SystemReset", Variant("i", 1)) == 2
+        # "Redetect VE.Bus system": forget the lines; back to 0 when done
+        assert await client.set("/RedetectSystem", Variant("i", 1)) == 0
+        await eventually(
+            lambda: any(c.get("/RedetectSystem", {}).get("Value") == Variant("i", 0)
+                        for c in client.items_changed()),
+            what="/RedetectSystem back to 0",
+        )  # fmt: skip
+    events = {entry["event"]: entry for entry in logs}
+    assert events["mode_write_refused"]["mode"] == 2
+    assert "load" in events["system_reset_refused"]["reason"]
+    assert await client.value("/SystemReset") == 0
+    assert await client.value("/Ac/NumberOfPhases") == 3  # the configured count until seen
+    cycle(gateway, 2, out_v=(230.0,))
+    await eventually(
+        lambda: any(c.get("/Ac/NumberOfPhases", {}).get("Value") == Variant("i", 1)
+                    for c in client.items_changed()),
+        what="the lines learnt again",
+    )  # fmt: skip
     await publisher.stop()
 
 

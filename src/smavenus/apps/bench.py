@@ -190,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         stack = Stack(workdir, speed=args.speed, scenario=args.scenario)
         print(f"starting the bench in {workdir} …", flush=True)
+        print(f"dashboard (smavenus-web): {stack.web_url}/", flush=True)
         try:
             with stack:
                 asyncio.run(_show(stack, args.duration))

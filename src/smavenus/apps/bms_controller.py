@@ -27,7 +27,7 @@ from smavenus.controller.continuity import restore, seed_limits
 from smavenus.controller.inputs import DvccWrite, DvccWrites
 from smavenus.controller.state import ControllerState
 from smavenus.io.controller.battery_services import BatteryServices
-from smavenus.io.controller.service import ControllerService
+from smavenus.io.controller.service import ControllerService, controller_requests
 from smavenus.io.controller.settings import SettingsBridge
 from smavenus.io.controller.ticker import Ticker
 from smavenus.io.dbus import call, connect_system_bus
@@ -70,7 +70,13 @@ async def run_controller(cfg: AppConfig, stop: asyncio.Event) -> int:
             await part.start()
             stack.push_async_callback(part.stop)
         await seed_from_gateway(bus, controller)
-        service = ControllerService(bus)
+        ticker: Ticker | None = None
+
+        def step_soon() -> None:  # an accepted request: the SI hears of it at once
+            if ticker is not None:
+                ticker.step_soon()
+
+        service = ControllerService(bus, controller_requests(controller, step_soon))
         await service.start()
         stack.push_async_callback(service.stop)
         ticker = Ticker(controller, service, state_file, fail=lambda _exc: failed.set())

@@ -26,6 +26,7 @@ from smavenus.config.sections import (
     _Section,
 )
 from smavenus.config.toml import read_toml
+from smavenus.config.web import WebConfig
 from smavenus.errors import ConfigError
 
 
@@ -37,6 +38,7 @@ class AppConfig(_Section):
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     vebus: VebusConfig = Field(default_factory=VebusConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
 

@@ -248,6 +248,12 @@ class VebusConfig(_Section):
     grid_lost_alarm: bool = Field(
         True, description="raise /Alarms/GridLost when AC2 is lost (once the SI has had one)"
     )
+    phases: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description="/Ac/NumberOfPhases until the SI has been seen (then the lines it shows)",
+    )
     ac_in_current_limit_a: float | None = Field(
         None,
         ge=0.0,

@@ -214,6 +214,26 @@ class Protections:
             )  # fmt: skip
         return held
 
+    def acknowledge(self, now: float, events: list[LogEvent]) -> list[ConditionName]:
+        """Release now the held alarms whose rules are no longer at alarm level (a person
+        acknowledged them); an alarm a rule still raises is never released."""
+        raised = {
+            rule.condition
+            for rule in RULES
+            if rule.condition is not None and self.states[rule.name].level is Level.ALARM
+        }
+        released: list[ConditionName] = []
+        for condition, raised_at in list(self.alarm_raised_at.items()):
+            if condition in raised:
+                continue
+            del self.alarm_raised_at[condition]
+            released.append(condition)
+            events.append(
+                LogEvent("sma_alarm_acknowledged", "info", {"condition": condition,
+                         "held_s": round(now - raised_at, 1)})
+            )  # fmt: skip
+        return released
+
     def level(self, name: str) -> Level:
         return self.states[name].level
 

@@ -291,6 +291,16 @@ class ControllerStatus(Message):
     frozen_sources: tuple[str, ...] = ()
 
 
+class RequestOutcome(BaseModel):
+    """The controller's answer to StartFullCharge or AcknowledgeAlarms."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    accepted: bool
+    reason: str | None = Field(None, description="why it was refused")
+    released: tuple[ConditionName, ...] = Field((), description="alarms acknowledged")
+
+
 # vebus-publisher ---------------------------------------------------------------------------
 
 

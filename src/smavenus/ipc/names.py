@@ -37,6 +37,12 @@ COMMAND_SIGNAL: Final = "Command"
 STATUS_SIGNAL: Final = "Status"
 #: method () -> s: the latest ControllerStatus
 GET_STATUS_METHOD: Final = "GetStatus"
+#: method (s: who asks, for the log) -> s: RequestOutcome JSON. The charge state machine goes
+#: to bulk with a full charge due. Root and the smavenus user only (D-Bus policy).
+START_FULL_CHARGE_METHOD: Final = "StartFullCharge"
+#: method (s: who asks) -> s: RequestOutcome JSON. Held SMA alarms whose rule let go are
+#: released now. Root and the smavenus user only (D-Bus policy).
+ACKNOWLEDGE_ALARMS_METHOD: Final = "AcknowledgeAlarms"
 
 # vebus-publisher -----------------------------------------------------------------------
 PUBLISHER_BUS_NAME: Final = "io.smavenus.VebusPublisher"

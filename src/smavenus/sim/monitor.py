@@ -41,6 +41,8 @@ class MonitorReading:
     min_cell_v: float
     max_cell_v: float
     pv_dc_current_a: float
+    #: AC-coupled PV fed on the SI's output per line, after curtailment (W).
+    pv_ac_w: tuple[float, ...] = ()
 
 
 #: What every simulated ``com.victronenergy.battery.*`` service carries to be selectable.
@@ -136,6 +138,7 @@ def monitor_reading(
         min_cell_v=min_cell,
         max_cell_v=max_cell,
         pv_dc_current_a=flow.pv_dc_used_a,
+        pv_ac_w=flow.pv_ac_used_w,
     )
 
 

@@ -29,11 +29,13 @@ class VenusSide:
         )
         self.dvcc = DvccSettings.from_section(scenario.dvcc)
         self._samples = 0
+        self._flow: Flow | None = None
 
     def next_sample_s(self) -> float | None:
         return None if self.bms is None else self._samples * self.bms.cfg.period_s
 
     def sample_if_due(self, now_s: float, battery: Battery, flow: Flow) -> BmsUpdate | None:
+        self._flow = flow  # for status(): what the loads and the PV inverter do now
         due = self.next_sample_s()
         if self.bms is None or due is None or now_s < due:
             return None
@@ -60,7 +62,17 @@ class VenusSide:
         return [] if update is None else [update]
 
     def status(self, dvcc_record: dict[str, Any]) -> dict[str, Any]:
+        flow = self._flow
         return {
             "bms": None if self.bms is None else self.bms.status(),
             "dvcc": {**self.dvcc.status(), **dvcc_record},
+            "ac": None
+            if flow is None
+            else {
+                "load_w": [round(w, 1) for w in flow.load_served_w],
+                "pv_ac_w": [round(w, 1) for w in flow.pv_ac_used_w],
+                "inverter_w": [round(w, 1) for w in flow.inverter_w],
+                "external_w": [round(w, 1) for w in flow.external_w],
+                "frequency_shift_hz": round(flow.frequency_shift_hz, 3),
+            },
         }

@@ -1,7 +1,7 @@
 """The whole smavenus system in miniature, under real daemontools supervision.
 
     with Stack(workdir) as stack:             # private bus, localsettings, simulated SI on a
-        stack.wait_until_running()            # pty, the three services under svscan
+        stack.wait_until_running()            # pty, the four services under svscan
         stack.kill("smavenus-can-gateway")    # kill -9; supervise restarts it
         stack.sim.bms_arrivals()              # what the simulated SI heard, and when
 
@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,7 +33,12 @@ from smavenus.config import toml_document
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.sim import SimProcess
 
-SERVICES = ("smavenus-can-gateway", "smavenus-bms-controller", "smavenus-vebus-publisher")
+SERVICES = (
+    "smavenus-can-gateway",
+    "smavenus-bms-controller",
+    "smavenus-vebus-publisher",
+    "smavenus-web",
+)
 _SVSTAT_UP = re.compile(r": up \(pid (\d+)\) (\d+) seconds")
 
 
@@ -44,6 +50,14 @@ def repository_services() -> Path:
     if not (candidate / "env").is_file():
         raise RuntimeError(f"no services/ directory next to the package ({candidate})")
     return candidate
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _require(command: str, package: str) -> str:
@@ -66,6 +80,7 @@ class Stack:
         config_extra: str = "",
         can: tuple[str, str] | None = None,
         bin_dir: Path | None = None,
+        web: dict[str, object] | None = None,
     ) -> None:
         self.workdir = workdir
         #: Where the run scripts find the console scripts (a test may put stand-ins there).
@@ -89,6 +104,9 @@ class Stack:
         #: the CAN bus it and the gateway share (``("socketcan", "vcan0")``: the GX's way).
         self.can = can
         self._config_extra = config_extra
+        #: smavenus-web listens on a free loopback port (``web_url``); ``web`` adds [web] keys.
+        self.web_port = free_port()
+        self._web = web or {}
         self._localsettings: subprocess.Popen[bytes] | None = None
         self._svscan: subprocess.Popen[bytes] | None = None
 
@@ -154,6 +172,10 @@ class Stack:
     ) -> None:
         self.stop()
 
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
     # -- supervision ----------------------------------------------------------------------------
 
     def pid(self, service: str) -> int | None:
@@ -207,10 +229,11 @@ class Stack:
     def _write_config(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         interface = "slcan" if self.can is None else self.can[0]
-        sections = {
+        sections: dict[str, dict[str, object]] = {
             "can": {"interface": interface, "channel": self.sim.path},
             "paths": {"state_dir": str(self.state_dir)},
             "logging": {"format": "plain"},
+            "web": {"listen": f"127.0.0.1:{self.web_port}", **self._web},
         }
         self.config_path.write_text(toml_document(sections) + self._config_extra)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from smavenus.events import Level, LogEvent
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot, Stamped
+from smavenus.vebus.alarm_paths import phase_alarm_values
 from smavenus.vebus.alarms import GridLostLatch, bms_alarm_values, overload_alarm
 from smavenus.vebus.energy import EnergyMeter, PowerSample
 from smavenus.vebus.enums import AlarmLevel, Mode
@@ -73,7 +74,9 @@ class _Timed:
 class VebusCore:
     def __init__(self, settings: CoreSettings, state: PublisherState, now: float) -> None:
         self.settings = settings
-        self.paths: tuple[VebusPath, ...] = vebus_paths(mode_control=settings.mode_control)
+        self.paths: tuple[VebusPath, ...] = vebus_paths(
+            mode_control=settings.mode_control, ac_inputs=settings.ac_inputs
+        )
         self._stale_paths = paths_from(self.paths, lambda p: p.source.goes_stale)
         self._snapshot: SiSnapshot | None = None
         self._health: _Timed | None = None
@@ -127,6 +130,19 @@ class VebusCore:
         self.custom_name = name
         self._save_now = self._dirty = True
 
+    def redetect(self) -> None:
+        """Forget the lines and the AC input learnt from the SI; the next snapshots teach them
+        again (gui-v2's "Redetect VE.Bus system", after rewiring a cluster)."""
+        self._events.append(
+            LogEvent(
+                "si_installation_forgotten",
+                "info",
+                {"phases": self._phases_seen, "ac_input": self._ac_input_seen},
+            )
+        )
+        self._phases_seen, self._ac_input_seen = 0, False
+        self._save_now = self._dirty = True
+
     # -- outputs ------------------------------------------------------------------------------
 
     def fixed_values(self) -> dict[str, Any]:
@@ -145,8 +161,10 @@ class VebusCore:
             "/HardwareVersion": None,
             "/CustomName": self.custom_name,
             "/Ac/ActiveIn/CurrentLimit": self.settings.ac_in_current_limit_a,
-            "/Ac/In/1/CurrentLimit": self.settings.ac_in_current_limit_a,
-            "/Ac/In/1/CurrentLimitIsAdjustable": 0,
+            "/Ac/ActiveIn/CurrentLimitIsAdjustable": 0,
+            "/Ac/NumberOfAcInputs": self.settings.ac_inputs,
+            "/RedetectSystem": 0,
+            "/SystemReset": 0,
             "/Mode": int(self.mode if mode_control else Mode.ON),
             "/ModeIsAdjustable": int(mode_control),
             DC_MAX_CHARGE_CURRENT: limits.max_charge_current_a,
@@ -158,6 +176,9 @@ class VebusCore:
             limits.low_voltage_v,
         )
         values |= {path: value for (path, _unit), value in zip(BOL_PATHS, bol, strict=True)}
+        for n in range(1, self.settings.ac_inputs + 1):
+            values[f"/Ac/In/{n}/CurrentLimit"] = self.settings.ac_in_current_limit_a
+            values[f"/Ac/In/{n}/CurrentLimitIsAdjustable"] = 0
         return values
 
     def values(self, now: float) -> dict[str, Any]:
@@ -196,6 +217,7 @@ class VebusCore:
             controller.bms_connection_lost if controller else None,
         )
         values |= led_values(values, si)
+        values |= phase_alarm_values(values, self.phases)
         return values
 
     def next_deadline(self, now: float, *, include_save: bool = True) -> float | None:
@@ -328,16 +350,13 @@ class VebusCore:
             self._phases_seen, self._ac_input_seen, self._si_seen = lines, ac_input, True
             self._dirty = True
 
+    @property
+    def phases(self) -> int:
+        """The lines the SI has shown, or the configured count until it has shown any."""
+        return self._phases_seen or self.settings.phases
+
     def _latched_values(self) -> dict[str, Any]:
-        if not self._si_seen:
-            return {"/Ac/NumberOfPhases": None, "/Ac/NumberOfAcInputs": None}
-        inputs = 0
-        if self._ac_input_seen:
-            inputs = 2 if self.settings.options.generator_as_ac_in_2 else 1
-        return {
-            "/Ac/NumberOfPhases": self._phases_seen or None,
-            "/Ac/NumberOfAcInputs": inputs,
-        }
+        return {"/Ac/NumberOfPhases": self.phases}
 
     def _grid_lost(self) -> AlarmLevel:
         if not (self.settings.options.grid_lost_alarm and self._ac_input_seen):

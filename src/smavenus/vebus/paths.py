@@ -7,60 +7,34 @@ are rounded to it, so noise below it never produces a change signal), and where 
 comes from.
 
 Types, units and enums follow ``venus-dbus.md`` §2 (dbus_modbustcp ``attributes.csv``,
-gui-v2, systemcalc). Paths we have no source for (``/Alarms/Ripple``, per-phase alarms,
-``/Hub4/*``, ``/Devices/*`` …) are deliberately absent rather than published as a constant
-"ok": a consumer reads an absent path as unknown, which is the truth.
+gui-v2, systemcalc). Paths we have no source for (``/Alarms/Ripple``, ``/Hub4/*``,
+``/Devices/*`` …) are deliberately absent rather than published as a constant "ok": a
+consumer reads an absent path as unknown, which is the truth. What gui-v2 and venus-platform
+need to show the SI at all (``venus-gui.md``) is here from the first publish: at least one
+AC input with its current limit, a phase count, per-line alarm copies.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from smavenus.vebus.enums import (
-    ActiveInput,
-    AlarmLevel,
-    Led,
-    Mode,
-    VebusChargeState,
-    VebusState,
-    enum_text,
-)
-from smavenus.victron.items import ItemSpec, ItemType
+from smavenus.vebus.alarm_paths import ALARM_SOURCES, LED_NAMES, alarm_rows, led_rows
+from smavenus.vebus.enums import ActiveInput, Mode, VebusChargeState, VebusState, enum_text
+from smavenus.vebus.pathspec import DBL, INT, LINES, STR, Source, VebusPath
+from smavenus.victron.items import ItemSpec
 
-INT, DBL, STR = ItemType.INT, ItemType.DOUBLE, ItemType.STRING
-
-LINES: tuple[int, ...] = (1, 2, 3)
-
-
-class Source(enum.Enum):
-    """Where a path's value comes from; decides when it goes invalid."""
-
-    FIXED = "fixed"  #: identity, configuration and /Connected: always valid
-    SI = "si"  #: the SI's status frames; invalid when the snapshot or frame is too old
-    CONTROLLER = "controller"  #: the bms-controller's status (and the SI); invalid when old
-    #: BMS conditions raised by the controller (Status) or sent by the gateway (Health), and the
-    #: gateway's command source; invalid when neither is fresh.
-    BMS = "bms"
-    LATCHED = "latched"  #: installation facts the SI has shown once; persisted
-    WRITTEN = "written"  #: written by Venus (GUI, DVCC); kept as written
-    ENERGY = "energy"  #: integrated counters; persisted, never go backwards
-
-    @property
-    def goes_stale(self) -> bool:
-        return self in (Source.SI, Source.CONTROLLER, Source.BMS)
-
-
-@dataclass(frozen=True)
-class VebusPath:
-    spec: ItemSpec
-    source: Source
-
-    @property
-    def path(self) -> str:
-        return self.spec.path
+__all__ = [
+    "ALARM_SOURCES",
+    "BOL_PATHS",
+    "DC_MAX_CHARGE_CURRENT",
+    "ENERGY_NAMES",
+    "LED_NAMES",
+    "LINES",
+    "Source",
+    "VebusPath",
+    "vebus_paths",
+]
 
 
 def _hex(value: Any) -> str:
@@ -78,37 +52,6 @@ ENERGY_NAMES: tuple[str, ...] = (
     "InverterToAcIn2",
     "InverterToAcOut",
     "OutToInverter",
-)
-
-#: ``/Alarms/<name>`` published, with the source of each.
-ALARM_SOURCES: dict[str, tuple[Source, str]] = {
-    "GridLost": (Source.SI, "0x307 ExtVfOk clear in two consecutive frames (latch); 0 or 2"),
-    "Overload": (Source.SI, "0x307 function bits 2 OverLoad; 0 or 2"),
-    "LowBattery": (Source.BMS, "BMS condition low_voltage (warning 1, alarm 2)"),
-    "HighDcVoltage": (Source.BMS, "BMS condition high_voltage"),
-    "HighDcCurrent": (Source.BMS, "BMS conditions high_current, high_charge_current"),
-    "HighTemperature": (
-        Source.BMS,
-        "BMS conditions high_temperature, high_temperature_charge (the battery's)",
-    ),
-    "BmsPreAlarm": (Source.BMS, "any other BMS condition (cell imbalance, contactor …)"),
-    "BmsConnectionLost": (
-        Source.BMS,
-        "2 while the controller has lost its BMS or the gateway's command source is stale "
-        "(the controller is gone); cold_start 1; else 0",
-    ),
-}
-
-#: ``/Leds/<name>``, derived from the published state and alarms.
-LED_NAMES: tuple[str, ...] = (
-    "Mains",
-    "Bulk",
-    "Absorption",
-    "Float",
-    "Inverter",
-    "Overload",
-    "LowBattery",
-    "Temperature",
 )
 
 #: DVCC writes it only while it is valid (systemcalc ``multi.py``), so it always is.
@@ -147,8 +90,57 @@ _AC_OUT: Mapping[str, str] = {
 }
 
 
-def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
-    """The table. ``mode_control``: whether ``/Mode`` is writable (config and gateway agree)."""
+def _ac_inputs(count: int) -> Iterator[VebusPath]:
+    """gui-v2 shows one current-limit row per input (1..``/Ac/NumberOfAcInputs``) and makes
+    it clickable unless ``CurrentLimitIsAdjustable`` is 0: every row gets both paths."""
+    for n in range(1, count + 1):
+        yield VebusPath(
+            ItemSpec(
+                f"/Ac/In/{n}/CurrentLimit",
+                DBL,
+                "A",
+                decimals=1,
+                description="[vebus] ac_in_current_limit_a (display only)",
+            ),
+            Source.FIXED,
+        )
+        yield VebusPath(
+            ItemSpec(
+                f"/Ac/In/{n}/CurrentLimitIsAdjustable",
+                INT,
+                description="0: the SI's limit cannot be set over CAN",
+            ),
+            Source.FIXED,
+        )
+
+
+def _system_buttons() -> Iterator[VebusPath]:
+    """The two buttons gui-v2 always shows under Advanced (``venus-gui.md`` gap 5)."""
+    yield VebusPath(
+        ItemSpec(
+            "/RedetectSystem",
+            INT,
+            writable=True,
+            description="write 1: forget the lines and AC input learnt from the SI and learn "
+            "them again (after rewiring); back to 0 when done",
+        ),
+        Source.WRITTEN,
+    )
+    yield VebusPath(
+        ItemSpec(
+            "/SystemReset",
+            INT,
+            writable=True,
+            description="refused (code 2, logged): restarting the SI would drop its loads; "
+            "use the SI's own switch",
+        ),
+        Source.WRITTEN,
+    )
+
+
+def vebus_paths(*, mode_control: bool, ac_inputs: int = 1) -> tuple[VebusPath, ...]:
+    """The table. ``mode_control``: whether ``/Mode`` is writable (config and gateway agree);
+    ``ac_inputs``: ``/Ac/NumberOfAcInputs`` (2 with ``generator_as_ac_in_2``)."""
     fixed, si, latched, written = Source.FIXED, Source.SI, Source.LATCHED, Source.WRITTEN
     entries: list[VebusPath] = [
         VebusPath(ItemSpec("/Mgmt/ProcessName", STR, description="our executable"), fixed),
@@ -223,23 +215,14 @@ def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
         ),
         VebusPath(
             ItemSpec(
-                "/Ac/In/1/CurrentLimit",
-                DBL,
-                "A",
-                decimals=1,
-                description="[vebus] ac_in_current_limit_a (display only)",
-            ),
-            fixed,
-        ),
-        VebusPath(
-            ItemSpec(
-                "/Ac/In/1/CurrentLimitIsAdjustable",
+                "/Ac/ActiveIn/CurrentLimitIsAdjustable",
                 INT,
-                description="0: the SI's limit cannot be set over CAN",
+                description="0, for gui-v1 (gui-v2 reads /Ac/In/<n>/CurrentLimitIsAdjustable)",
             ),
             fixed,
         ),
     ]
+    entries.extend(_ac_inputs(ac_inputs))
     for n in LINES:
         entries.extend(_ac_line("/Ac/Out", n, _AC_OUT))
     entries += [
@@ -249,7 +232,8 @@ def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
             ItemSpec(
                 "/Ac/NumberOfPhases",
                 INT,
-                description="highest line with a voltage on AC1 or AC2 seen (persisted)",
+                description="highest line with a voltage on AC1 or AC2 seen (persisted); "
+                "[vebus] phases until the SI has been seen",
             ),
             latched,
         ),
@@ -257,10 +241,10 @@ def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
             ItemSpec(
                 "/Ac/NumberOfAcInputs",
                 INT,
-                description="0 until the SI has shown an AC2 source (persisted); 2 with "
+                description="1 from the start (the SI always has its AC2 terminal); 2 with "
                 "generator_as_ac_in_2",
             ),
-            latched,
+            fixed,
         ),
         VebusPath(
             ItemSpec("/Dc/0/Voltage", DBL, "V", decimals=2, description="0x305 battery voltage"),
@@ -343,22 +327,9 @@ def vebus_paths(*, mode_control: bool) -> tuple[VebusPath, ...]:
             ItemSpec("/ModeIsAdjustable", INT, description="1 when /Mode drives the SI"), fixed
         ),
     ]
-    for name, (source, origin) in ALARM_SOURCES.items():
-        entries.append(
-            VebusPath(
-                ItemSpec(f"/Alarms/{name}", INT, text=enum_text(AlarmLevel), description=origin),
-                source,
-            )
-        )
-    for name in LED_NAMES:
-        entries.append(
-            VebusPath(
-                ItemSpec(
-                    f"/Leds/{name}", INT, text=enum_text(Led), description="from /State and alarms"
-                ),
-                si,
-            )
-        )
+    entries.extend(alarm_rows())
+    entries.extend(led_rows())
+    entries.extend(_system_buttons())
     for path, unit in BOL_PATHS:
         entries.append(
             VebusPath(

@@ -51,6 +51,15 @@ class CoreSettings:
     mode_control: bool = False
     ac_in_current_limit_a: float | None = None
     options: Options = field(default_factory=Options)
+    #: /Ac/NumberOfPhases until the SI shows its lines (venus-platform sets up the vebus
+    #: alarm notifications only once it is valid).
+    phases: int = 1
+
+    @property
+    def ac_inputs(self) -> int:
+        """/Ac/NumberOfAcInputs: the SI always has its AC2 terminal; 2 when it also serves
+        the generator as a second input."""
+        return 2 if self.options.generator_as_ac_in_2 else 1
 
     @classmethod
     def from_config(
@@ -78,6 +87,7 @@ class CoreSettings:
             save_interval_s=vebus.state_save_interval_s,
             mode_control=vebus.allow_mode_control and cfg.gateway.enable_remote_on_off,
             ac_in_current_limit_a=vebus.ac_in_current_limit_a,
+            phases=vebus.phases,
             options=Options(
                 generator_as_ac_in_2=vebus.generator_as_ac_in_2,
                 grid_lost_alarm=vebus.grid_lost_alarm,

@@ -46,6 +46,13 @@ class Ticker:
     def start(self) -> None:
         self._tick()
 
+    def step_soon(self) -> None:
+        """Step at the next turn of the loop instead of the deadline: a request changed the
+        core, and the SI should hear of it now, not a period later."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = self._loop.call_soon(self._tick)  # type: ignore[assignment]
+
     def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()

@@ -10,7 +10,13 @@
   when there is no localsettings.
 * ``/Mode`` On/Off, when enabled, is sent to the SI through the gateway's ``RemoteOnOff``;
   the write is accepted at once (SetValue must answer) and taken back (one ``ItemsChanged``)
-  if the gateway refuses or is not there. Other modes are refused with SetValue's code 2.
+  if the gateway refuses or is not there. Other modes are refused with SetValue's code 2 and
+  a log line: the SI has no "charger only" or "inverter only" (gui-v2 offers them whenever
+  there is an AC input, and snaps back when refused).
+* ``/RedetectSystem`` = 1 forgets the lines and AC input learnt from the SI (they are learnt
+  again from the next snapshots) and returns to 0. ``/SystemReset`` ("Restart VE.Bus
+  system") is refused with code 2 and a log line: restarting the SI drops every load on its
+  output, which a GUI button must not do.
 * DVCC's routine writes (``/BatteryOperationalLimits/*``, ``/Dc/0/MaxChargeCurrent``, every
   3 s, as Int32 or Double) are accepted, coerced and logged at debug level only; every
   accepted one, also one that repeats the value, is handed to ``dvcc_write`` (the publisher's
@@ -47,6 +53,9 @@ DvccWriteCallback = Callable[[str, Any], None]
 
 DVCC_PATHS = frozenset(DVCC_WRITE_PATHS)
 SWITCHABLE_MODES = frozenset({Mode.ON, Mode.OFF})
+UNSUPPORTED_MODES = frozenset({Mode.CHARGER_ONLY, Mode.INVERTER_ONLY})
+UNSUPPORTED_MODE_REASON = "the SI has no charger-only or inverter-only mode"
+SYSTEM_RESET_REASON = "restarting the SI would drop every load on its output"
 #: A longer /CustomName is refused (SetValue code 2): it is a display name, not storage.
 MAX_CUSTOM_NAME_CHARS = 128
 
@@ -162,9 +171,21 @@ class VebusDbusService:
 
     # -- writes from Venus ----------------------------------------------------------------------
 
+    def _check_mode(self, value: Any) -> bool:
+        if value in UNSUPPORTED_MODES:
+            log.warning("mode_write_refused", mode=value, reason=UNSUPPORTED_MODE_REASON)
+            return False
+        return self._mode_request is not None and value in SWITCHABLE_MODES
+
     def _check_write(self, path: str, value: Any) -> bool:
         if path == "/Mode":
-            return self._mode_request is not None and value in SWITCHABLE_MODES
+            return self._check_mode(value)
+        if path == "/SystemReset":
+            if value:
+                log.warning("system_reset_refused", value=value, reason=SYSTEM_RESET_REASON)
+            return not value
+        if path == "/RedetectSystem":
+            return value in (0, 1)
         if path == "/CustomName":
             return value is None or len(value) <= MAX_CUSTOM_NAME_CHARS
         if path == DC_MAX_CHARGE_CURRENT and value is None:
@@ -183,6 +204,14 @@ class VebusDbusService:
                 self._spawn(self._store_setting(self._name_path, value or ""))
         elif path == "/Mode":
             self._spawn(self._switch(Mode(value)))
+        elif path == "/RedetectSystem" and value == 1:
+            self.core.redetect()  # its event is logged by the runner with the next cycle
+            self._spawn(self._redetect_done())
+
+    async def _redetect_done(self) -> None:
+        # Like a Multi: the button's path reads 1 while it works and 0 when done; here the
+        # work is only forgetting, so it is done at once.
+        self.publish({"/RedetectSystem": 0, "/Ac/NumberOfPhases": self.core.phases})
 
     async def _switch(self, mode: Mode) -> None:
         assert self._mode_request is not None

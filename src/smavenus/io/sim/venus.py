@@ -1,5 +1,6 @@
 """The simulated Venus services of one run, wired together: the battery monitor, the battery's
-BMS (on the monitor's service or its own), and the systemcalc stand-in with DVCC.
+BMS (on the monitor's service or its own), the systemcalc stand-in with DVCC, and the
+AC-coupled PV inverter on the SI's output when the scenario has AC PV.
 
 The runner hands over the simulation's outputs (monitor readings, BMS updates, edge actions)
 and DVCC reports each of its cycles back through ``on_dvcc_cycle``.
@@ -23,7 +24,15 @@ from smavenus.sim.monitor import (
     monitor_identity,
     monitor_values,
 )
-from smavenus.sim.scenario import PvDcEvent
+from smavenus.sim.pvinverter import (
+    MEASURED_PATHS as PV_MEASURED_PATHS,
+)
+from smavenus.sim.pvinverter import (
+    PV_INVERTER_SPECS,
+    PvInverterMeter,
+    pv_inverter_identity,
+)
+from smavenus.sim.scenario import PvAcEvent, PvDcEvent
 from smavenus.sim.simulation import EdgeAction, Simulation
 
 log = structlog.get_logger(__name__)
@@ -74,8 +83,23 @@ class SimVenus:
         self._has_dc_pv = scenario.pv.dc_current_a > 0 or any(
             isinstance(e, PvDcEvent) for e in scenario.events
         )
+        #: ``com.victronenergy.pvinverter.<name>`` on the SI's output (``/Position`` 1).
+        self.pv_inverter: SimBatteryService | None = None
+        self._pv_meter: PvInverterMeter | None = None
+        if any(w > 0 for w in scenario.pv.ac_power_w) or any(
+            isinstance(e, PvAcEvent) for e in scenario.events
+        ):
+            self.pv_inverter = SimBatteryService(
+                f"com.victronenergy.pvinverter.{name}",
+                PV_INVERTER_SPECS,
+                pv_inverter_identity(),
+                PV_MEASURED_PATHS,
+            )
+            self._pv_meter = PvInverterMeter(sim.scenario.si.lines)
 
     async def start(self) -> None:
+        if self.pv_inverter is not None:
+            await self.pv_inverter.start()
         await self.monitor.start()
         if self.bms is not None and self.bms is not self.monitor:
             await self.bms.start()
@@ -88,6 +112,8 @@ class SimVenus:
         if self.bms is not None:
             await self.bms.stop()
         await self.monitor.stop()
+        if self.pv_inverter is not None:
+            await self.pv_inverter.stop()
 
     def bms_view(self) -> BmsView | None:
         """The controlling BMS as systemcalc sees it (None: no BMS on the bus)."""
@@ -101,6 +127,8 @@ class SimVenus:
                 reading.voltage_v if self._has_dc_pv else None,
             )
         self.monitor.update(monitor_values(reading, self.sim.scenario.monitor))
+        if self.pv_inverter is not None and self._pv_meter is not None and reading.pv_ac_w:
+            self.pv_inverter.update(self._pv_meter.values(reading.time_s, reading.pv_ac_w))
 
     def bms_update(self, values: Mapping[str, Any]) -> None:
         if self.bms is not None:

@@ -17,6 +17,7 @@ hypothesis tests in tests/fuzz/ run in the test suite; this is the deeper, longe
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -39,27 +40,21 @@ CONFIG = Path(tempfile.mkdtemp()) / "smavenus.toml"
 def fuzz_decode(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     can_id = fdp.ConsumeIntInRange(0, 0x7FF)
-    try:
+    with contextlib.suppress(FrameDecodeError):
         decode(can_id, fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 8)))
-    except FrameDecodeError:
-        pass
 
 
 def fuzz_payload(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     model = MODELS[fdp.ConsumeIntInRange(0, len(MODELS) - 1)]
-    try:
+    with contextlib.suppress(ValidationError):
         model.model_validate_json(fdp.ConsumeBytes(fdp.remaining_bytes()))
-    except ValidationError:
-        pass
 
 
 def fuzz_config(data: bytes) -> None:
     CONFIG.write_bytes(data)
-    try:
+    with contextlib.suppress(ConfigError):
         parse_config(read_toml(CONFIG))
-    except ConfigError:
-        pass
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {

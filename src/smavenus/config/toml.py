@@ -28,6 +28,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; found by tests/fuzz
+        raise ConfigError([f"{path}: not valid TOML (not UTF-8: {exc.reason})"]) from None
     return data
 
 

@@ -272,11 +272,8 @@ class GatewayCore:
     # -- outputs --------------------------------------------------------------------------
 
     def frames_now(self, now: Instant) -> FrameSet:
-        """The frame set as the next slot would build it, built now and changing nothing.
-
-        For an edge whose sender's timing the kernel keeps: installing new data early changes
-        no spacing on the wire, and shortens a command's way to the SI.
-        """
+        """The frame set the next slot would build, built now and changing nothing: for a
+        sender whose timing the kernel keeps, early new data shortens a command's way."""
         return build_frame_set(self.policy.output(now.monotonic), self.settings.identity)
 
     def safe_frames(self, now: Instant) -> FrameSet:

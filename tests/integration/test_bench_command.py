@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,42 @@ def test_live_values_from_every_part_within_ten_seconds(tmp_path: Path) -> None:
         subprocess.run(["svok", str(p.parent.parent)], check=False).returncode != 0
         for p in (tmp_path / "bench" / "service").glob("*/supervise/lock")
     )
+
+
+def _left_running(workdir: Path) -> list[str]:
+    """Processes whose command line names the bench's working directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone meanwhile
+        if str(workdir) in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def test_a_hang_up_stops_everything_the_bench_started(tmp_path: Path) -> None:
+    """A closed terminal or SSH session (SIGHUP) must not leave the bus and services running."""
+    workdir = tmp_path / "bench"
+    bench = subprocess.Popen(
+        [BENCH, "--workdir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert bench.stdout is not None
+    try:
+        for line in bench.stdout:  # wait for the running system itself, not for a time
+            if "SI present" in line:
+                break
+        else:
+            pytest.fail("the bench ended before the SI was present")
+        assert _left_running(workdir), "the system runs (proof the check below can see it)"
+        bench.send_signal(signal.SIGHUP)
+        bench.stdout.close()  # as a closed terminal: nobody reads any more
+        assert bench.wait(timeout=60) == 128 + signal.SIGHUP or bench.returncode == 0
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert _left_running(workdir) == []

@@ -140,17 +140,20 @@ class LiveView:
             self.state.simulator = await asyncio.to_thread(self.stack.sim.status)
         lines = render(self.state, time.monotonic())
         text = "\n".join(lines)
-        if self.tty:
-            sys.stdout.write(CLEAR + text + "\n")
-        else:
-            sys.stdout.write(text + "\n" + "-" * 78 + "\n")
-        sys.stdout.flush()
+        with contextlib.suppress(OSError):  # the terminal went away: the hang-up stops us
+            if self.tty:
+                sys.stdout.write(CLEAR + text + "\n")
+            else:
+                sys.stdout.write(text + "\n" + "-" * 78 + "\n")
+            sys.stdout.flush()
 
 
 async def _show(stack: Stack, duration_s: float | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal or the SSH session closed. Stop as cleanly as on Ctrl-C, or the
+    # private dbus-daemon, svscan and the services would run on with nobody to stop them.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     if duration_s is not None:
         loop.call_later(duration_s, stop.set)
@@ -182,27 +185,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class HungUpError(Exception):
+    """SIGHUP (or SIGTERM) outside the live view: unwind, stopping what was started."""
+
+
+def _hang_up(signum: int, _frame: object) -> None:
+    raise HungUpError(signal.Signals(signum).name)
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print, but a closed terminal (EIO/EPIPE after a hang-up) never stops the clean-up."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Until the live view installs its own handlers (and after it), a hang-up unwinds the
+    # `with` blocks below instead of killing this process where it stands.
+    signal.signal(signal.SIGHUP, _hang_up)
+    signal.signal(signal.SIGTERM, _hang_up)
+    try:
+        return _run(args)
+    except HungUpError as exc:
+        _say(f"smavenus-bench: stopped by {exc}", err=True)
+        return 128 + signal.Signals[str(exc)].value
+
+
+def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as cleanup:
         workdir = args.workdir or Path(
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="smavenus-bench-"))
         )
         stack = Stack(workdir, speed=args.speed, scenario=args.scenario)
-        print(f"starting the bench in {workdir} …", flush=True)
-        print(f"dashboard (smavenus-web): {stack.web_url}/", flush=True)
+        _say(f"starting the bench in {workdir} …")
+        _say(f"dashboard (smavenus-web): {stack.web_url}/")
         try:
             with stack:
                 asyncio.run(_show(stack, args.duration))
-                print("\nstopping…", flush=True)
+                _say("\nstopping…")
         except (RuntimeError, TimeoutError) as exc:
-            print(f"smavenus-bench: {exc}", file=sys.stderr)
+            _say(f"smavenus-bench: {exc}", err=True)
             for service in SERVICES:
                 tail = stack.log_tail(service, 5)
                 if tail:
-                    print(f"--- {service}\n{tail}", file=sys.stderr)
+                    _say(f"--- {service}\n{tail}", err=True)
             return 1
-        print(stack.sim.summary_text.rstrip())
+        _say(stack.sim.summary_text.rstrip())
     return 0
 
 

@@ -198,11 +198,15 @@ async def until_stopped_or_failed(stop: asyncio.Event, **failures: Awaitable[obj
     waiters: dict[asyncio.Future[object], str] = {asyncio.ensure_future(stop.wait()): "stopped"}
     waiters.update({asyncio.ensure_future(awaitable): name for name, awaitable in failures.items()})
     done, _pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    first = next(iter(done))
+    # A failure awaitable may end by raising: that is its reason, with its traceback.
+    error = None if first.cancelled() else first.exception()
     for task in waiters:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     if stop.is_set():
         return EXIT_OK
-    log.error("service_failing", reason=waiters[next(iter(done))], exit_status=EXIT_FAILURE)
+    traceback = {} if error is None else {"exc_info": error}
+    log.error("service_failing", reason=waiters[first], exit_status=EXIT_FAILURE, **traceback)
     return EXIT_FAILURE

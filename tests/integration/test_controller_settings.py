@@ -269,10 +269,15 @@ async def test_a_live_write_beyond_the_battery_envelope_is_refused_and_undone(
 ) -> None:
     standin = await localsettings.start()
     await running(processes, tmp_path, system_bus)
-    # 4.0 V is within the field's own bounds, but beyond LiFePO4's 3.80 V envelope
+    # 4.0 V is within the field's own bounds (1-5 V), but beyond LiFePO4's 3.80 V envelope
     path = PREFIX + "CellHighVoltageAlarm"
+    assert standin.settings[path].maximum == 3.8  # the GUI is offered the envelope only
     before = standin.value(path)
-    assert await set_value(system_bus, path, Variant("d", 4.0)) in (0, 1)
+    assert await set_value(system_bus, path, Variant("d", 4.0)) != 0  # refused at the door
+    assert standin.value(path) == before
+    # an older localsettings entry with a wider max: the controller refuses and undoes it
+    standin.settings[path].maximum = 5.0
+    assert await set_value(system_bus, path, Variant("d", 4.0)) == 0
     await eventually(lambda: standin.value(path) == before, 5, "the write-back")
     log = processes.log("smavenus-bms-controller")
     assert "event=setting_rejected key=controller.cell_high_voltage_alarm_v" in log

@@ -46,11 +46,16 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _guarded(main: ServiceMain, process: str, fail_fast: bool) -> int:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def _guarded(main: ServiceMain, process: str, fail_fast: bool, early: list[int]) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    if early:  # a stop asked for while starting up: honoured now that it can be
+        stop.set()
     failures: list[str] = []
     if fail_fast:
         loop.set_exception_handler(_fail_on_escaped_exception(process, stop, failures))
@@ -120,11 +125,17 @@ def run_service(main: ServiceMain, *, process: str, fail_fast: bool = False) -> 
     """
     log = structlog.get_logger(process)
     loop = _new_loop()
+    # SIGTERM and SIGINT stop the service cleanly from its first line on, also before the
+    # loop runs (uvloop would drop a signal that came then): a supervisor that stops it as
+    # soon as it says it is starting gets a clean exit, not a process killed mid-start.
+    early: list[int] = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda received, _frame: early.append(received))
     log.info(
         "service_starting", loop=type(loop).__module__.split(".")[0], python=sys.version.split()[0]
     )
     try:
-        return loop.run_until_complete(_guarded(main, process, fail_fast))
+        return loop.run_until_complete(_guarded(main, process, fail_fast, early))
     except Exception:
         log.exception("service_crashed")
         return EXIT_FAILURE

@@ -257,7 +257,7 @@ async def test_a_quiet_monitor_is_polled_so_idle_values_stay_fresh(
     assert samples.last is not None
     first = samples.last.updated_at
     await eventually(
-        lambda: samples.last is not None and samples.last.updated_at > first + 0.3, 3.0
+        lambda: samples.last is not None and samples.last.updated_at > first + 0.3, DEADLINE_S
     )
     await services[0].vanish()  # no answer any more: the values age
     await eventually(lambda: samples.last is None, DEADLINE_S)

@@ -23,6 +23,7 @@ from smavenus.io.dbus.busitem import BUSITEM
 from smavenus.ipc import names
 from smavenus.testing.browser import Browser, chromium_command
 from smavenus.testing.stack import Stack
+from smavenus.testing.waiting import eventually
 
 pytestmark = [
     pytest.mark.slow,
@@ -161,10 +162,23 @@ async def test_an_action_takes_effect(stack: Stack, browser: Browser) -> None:
     )
     status = await controller_status(stack)
     assert status["charge_state"] == "bulk"
-    web_log = stack.log_tail("smavenus-web", 50)
-    assert 'event=web_action_done action=full_charge by="web local@127.0.0.1"' in web_log
-    controller_log = stack.log_tail("smavenus-bms-controller", 200)
-    assert "event=request_handled request=StartFullCharge" in controller_log
+    # Both logged before the answer; multilog writes them to the files a moment later.
+    await eventually(
+        lambda: (
+            'event=web_action_done action=full_charge by="web local@127.0.0.1"'
+            in stack.log_tail("smavenus-web", 50)
+        ),
+        30,
+        "the web's log line",
+    )
+    await eventually(
+        lambda: (
+            "event=request_handled request=StartFullCharge"
+            in stack.log_tail("smavenus-bms-controller", 200)
+        ),
+        30,
+        "the controller's log line",
+    )
 
 
 async def test_a_cancelled_action_does_nothing(stack: Stack, browser: Browser) -> None:

@@ -90,14 +90,15 @@ async def test_the_page_shows_the_simulators_values_and_updates_without_reload(
     await live_page(browser, stack)
     await browser.evaluate("window.__sameDocument = true")
     first = await browser.evaluate("document.getElementById('link').dataset.updated")
+    # Each waited for: a part of the page may still show "—" when the first values come.
     shown_v = await browser.wait_for(
         "parseFloat(document.getElementById('battery-voltage').textContent)"
     )
+    shown_soc = await browser.wait_for("parseFloat(document.getElementById('soc').textContent)")
     truth = await asyncio.to_thread(stack.sim.status)
     assert abs(shown_v - truth["battery_voltage_v"]) < 0.5, (shown_v, truth)
-    shown_soc = float(await browser.evaluate("document.getElementById('soc').textContent"))
     assert abs(shown_soc - truth["true_soc_pct"]) < 2.0, (shown_soc, truth["true_soc_pct"])
-    out_v = await browser.evaluate(
+    out_v = await browser.wait_for(
         "parseFloat(document.querySelector('#si-line-1 td:nth-child(2)').textContent)"
     )
     assert 200 < out_v < 260  # the simulated SI's AC1 (230 V preset)

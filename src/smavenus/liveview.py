@@ -2,6 +2,8 @@
 
 Pure: the latest messages and vebus values in, lines of text out (``smavenus-bench`` draws
 them). Every value shows its age where it has one, so a frozen number is visible as such.
+A value not known yet (a part still starting, the simulator's gap before its first BMS
+frame) shows as "—"; a value of an unexpected kind shows as it is: rendering never raises.
 """
 
 from __future__ import annotations
@@ -28,8 +30,18 @@ class ViewState:
     simulator: Mapping[str, Any] | None = None
 
 
-def _num(value: float | None, fmt: str, unit: str) -> str:
-    return DASH if value is None else f"{value:{fmt}} {unit}"
+def _fmt(value: Any, fmt: str) -> str:
+    """``value`` formatted with ``fmt``; "—" if unknown, as it is if ``fmt`` does not fit."""
+    if value is None:
+        return DASH
+    try:
+        return f"{value:{fmt}}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _num(value: Any, fmt: str, unit: str) -> str:
+    return DASH if value is None else f"{_fmt(value, fmt)} {unit}"
 
 
 def _age(now: float, stamped: Stamped[Any] | None) -> str:
@@ -98,10 +110,10 @@ def _bms_lines(health: GatewayHealth | None, now: float) -> list[str]:
         ("DVL", "discharge_voltage_v", "V"),
     ):
         reason = sent.reasons.get(key, "")
-        lines.append(f"  {label} {getattr(sent, key):7.1f} {unit}   {reason}")
+        lines.append(f"  {label} {_fmt(getattr(sent, key, None), '7.1f')} {unit}   {reason}")
     alarms = ", ".join(sorted(sent.alarms)) or DASH
     warnings = ", ".join(sorted(sent.warnings)) or DASH
-    lines.append(f"  SoC {sent.soc_pct:5.1f} %   alarms: {alarms}   warnings: {warnings}")
+    lines.append(f"  SoC {_fmt(sent.soc_pct, '5.1f')} %   alarms: {alarms}   warnings: {warnings}")
     return lines
 
 
@@ -142,12 +154,15 @@ def _vebus_lines(service: str | None, values: Mapping[str, Any]) -> list[str]:
     shown = []
     for path, label, fmt in _VEBUS_SHOWN:
         value = values.get(path)
-        text = DASH if value is None else fmt.format(value)
+        try:
+            text = DASH if value is None else fmt.format(value)
+        except (TypeError, ValueError):
+            text = str(value)
         shown.append(f"{label} {text}".strip())
     energy = {
         p.removeprefix("/Energy/"): v for p, v in sorted(values.items()) if p.startswith("/Energy/")
     }
-    nonzero = ", ".join(f"{name} {kwh:.3f}" for name, kwh in energy.items() if kwh)
+    nonzero = ", ".join(f"{name} {_fmt(kwh, '.3f')}" for name, kwh in energy.items() if kwh)
     return [
         f"  {service}",
         "  " + "   ".join(shown),
@@ -169,11 +184,12 @@ def _counter_lines(health: GatewayHealth | None) -> list[str]:
 def _simulator_lines(sim: Mapping[str, Any] | None) -> list[str]:
     if not sim:
         return []
+    # Each may be missing or None: the simulator has no longest gap before its first BMS frame.
     return [
-        f"  simulated time {sim.get('sim_time_s', 0):.0f} s,"
-        f" true SoC {sim.get('true_soc_pct', 0):.2f} %,"
+        f"  simulated time {_num(sim.get('sim_time_s'), '.0f', 's')},"
+        f" true SoC {_num(sim.get('true_soc_pct'), '.2f', '%')},"
         f" F952 {'YES' if sim.get('f952') else 'no'},"
-        f" longest BMS gap {sim.get('longest_bms_gap_s', 0):.2f} s"
+        f" longest BMS gap {_num(sim.get('longest_bms_gap_s'), '.2f', 's')}"
     ]
 
 

@@ -46,11 +46,16 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _guarded(main: ServiceMain, process: str, fail_fast: bool) -> int:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def _guarded(main: ServiceMain, process: str, fail_fast: bool, early: list[int]) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    if early:  # a stop asked for while starting up: honoured now that it can be
+        stop.set()
     failures: list[str] = []
     if fail_fast:
         loop.set_exception_handler(_fail_on_escaped_exception(process, stop, failures))
@@ -120,11 +125,17 @@ def run_service(main: ServiceMain, *, process: str, fail_fast: bool = False) -> 
     """
     log = structlog.get_logger(process)
     loop = _new_loop()
+    # SIGTERM and SIGINT stop the service cleanly from its first line on, also before the
+    # loop runs (uvloop would drop a signal that came then): a supervisor that stops it as
+    # soon as it says it is starting gets a clean exit, not a process killed mid-start.
+    early: list[int] = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda received, _frame: early.append(received))
     log.info(
         "service_starting", loop=type(loop).__module__.split(".")[0], python=sys.version.split()[0]
     )
     try:
-        return loop.run_until_complete(_guarded(main, process, fail_fast))
+        return loop.run_until_complete(_guarded(main, process, fail_fast, early))
     except Exception:
         log.exception("service_crashed")
         return EXIT_FAILURE
@@ -198,11 +209,15 @@ async def until_stopped_or_failed(stop: asyncio.Event, **failures: Awaitable[obj
     waiters: dict[asyncio.Future[object], str] = {asyncio.ensure_future(stop.wait()): "stopped"}
     waiters.update({asyncio.ensure_future(awaitable): name for name, awaitable in failures.items()})
     done, _pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    first = next(iter(done))
+    # A failure awaitable may end by raising: that is its reason, with its traceback.
+    error = None if first.cancelled() else first.exception()
     for task in waiters:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     if stop.is_set():
         return EXIT_OK
-    log.error("service_failing", reason=waiters[next(iter(done))], exit_status=EXIT_FAILURE)
+    traceback = {} if error is None else {"exc_info": error}
+    log.error("service_failing", reason=waiters[first], exit_status=EXIT_FAILURE, **traceback)
     return EXIT_FAILURE

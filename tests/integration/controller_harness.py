@@ -114,6 +114,21 @@ class ControllerListener:
         return self.commands[-1][1] if self.commands else None
 
 
+#: What a test allows the bus for delivering a write to the controller (the localsettings
+#: stand-in's PropertiesChanged): generous for a loaded machine, whose scheduler is no test.
+DELIVERY_S = 1.0
+
+
+async def commands_sent_after(listener: ControllerListener, at: float) -> list[BmsCommand]:
+    """Every command the controller sent after ``at`` (its own clock, ``sent_monotonic``,
+    which is this machine's monotonic clock), once one has arrived."""
+
+    def sent_after() -> list[BmsCommand]:
+        return [c for _t, c in listener.commands if c.sent_monotonic > at]
+
+    return await eventually(sent_after, 30, "a command sent after the change had its chance")
+
+
 DBL, INT, STR = ItemType.DOUBLE, ItemType.INT, ItemType.STRING
 BATTERY_SPECS = [
     ItemSpec("/DeviceInstance", INT),
@@ -266,7 +281,7 @@ class Chain:
             "--battery-monitor", "shunt",
             "--log-format", "plain",
         )  # fmt: skip
-        await eventually(link.exists, 15, "the simulator's adapter", self.processes.logs)
+        await eventually(link.exists, 60, "the simulator's adapter", self.processes.logs)
         await self.listener.start()
         self.bus.add_message_handler(self._on_monitor)
         rule = f"type='signal',sender='{MONITOR}',interface='{BUSITEM}',member='ItemsChanged'"
@@ -284,7 +299,7 @@ class Chain:
                 and self.status.measurement_source == "battery_monitor"
                 and self.status.inputs["si"].stale is False
             ),
-            20,
+            60,
             "the controller on the monitor and the SI",
             self.processes.logs,
         )
@@ -295,7 +310,7 @@ class Chain:
         self.config = controller_config(self.tmp_path, self.link, **controller)
         seen = len(self.listener.statuses)
         self.processes.start("smavenus-bms-controller", "--config", str(self.config))
-        await eventually(lambda: len(self.listener.statuses) > seen + 2, 20, "the new controller")
+        await eventually(lambda: len(self.listener.statuses) > seen + 2, 60, "the new controller")
 
     def _on_monitor(self, msg: Message) -> None:
         if (

@@ -1,24 +1,27 @@
 """The real gateway with one staged fault (run by the defence and restart tests).
 
     python faulty_gateway.py --config FILE          # the production main(), argv and all
-    SMAVENUS_TEST_FAULT=send-timer SMAVENUS_TEST_FAULT_AFTER_S=3 ...
+    SMAVENUS_TEST_FAULT=send-timer SMAVENUS_TEST_FAULT_AFTER_SETS=5 ...
 
 Everything is the production code path (``smavenus.apps.can_gateway.main``: configuration,
-the loop's exception handler, the watchdog, the exit status); only the fault is staged:
+the loop's exception handler, the watchdog, the exit status); only the fault is staged. It
+comes after the gateway has handed ``AFTER_SETS`` BMS frame sets to the bus (an event, not a
+time: a loaded machine that starts slowly still sends them first):
 
 ``send-timer``
-    the send timer's callback raises once, ``AFTER_S`` seconds after start;
+    the send timer's callback raises once;
 ``callback``
-    some other loop callback raises once (``loop.call_later``).
+    some other loop callback raises once (``loop.call_soon``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-import time
 
 from smavenus.apps import can_gateway
+from smavenus.gateway.frameset import FrameSet
 from smavenus.io.gateway.runtime import GatewayRuntime
 
 
@@ -26,41 +29,40 @@ class StagedFaultError(RuntimeError):
     pass
 
 
-def stage(fault: str, after_s: float) -> None:
-    fail_at = time.monotonic() + after_s
-    if fault == "send-timer":
-        original = GatewayRuntime._on_timer
-        fired = False
-
-        def failing_timer(self: GatewayRuntime) -> None:
-            nonlocal fired
-            if not fired and time.monotonic() >= fail_at:
-                fired = True
-                raise StagedFaultError("staged: the send timer's callback raised")
-            original(self)
-
-        GatewayRuntime._on_timer = failing_timer  # type: ignore[method-assign]
-    elif fault == "callback":
-        original_start = GatewayRuntime.start
-
-        def start_and_stage(self: GatewayRuntime) -> None:
-            import asyncio  # noqa: PLC0415
-
-            def explode() -> None:
-                raise StagedFaultError("staged: a loop callback raised")
-
-            asyncio.get_running_loop().call_later(after_s, explode)
-            original_start(self)
-
-        GatewayRuntime.start = start_and_stage  # type: ignore[method-assign]
-    else:
+def stage(fault: str, after_sets: int) -> None:
+    if fault not in ("send-timer", "callback"):
         raise SystemExit(f"unknown SMAVENUS_TEST_FAULT {fault!r}")
+    sets_sent = 0
+    fired = False
+    original_send = GatewayRuntime._send
+    original_timer = GatewayRuntime._on_timer
+
+    def explode() -> None:
+        raise StagedFaultError("staged: a loop callback raised")
+
+    def counting_send(self: GatewayRuntime, frames: FrameSet) -> None:
+        nonlocal sets_sent, fired
+        original_send(self, frames)
+        sets_sent += 1
+        if fault == "callback" and not fired and sets_sent >= after_sets:
+            fired = True
+            asyncio.get_running_loop().call_soon(explode)
+
+    def failing_timer(self: GatewayRuntime) -> None:
+        nonlocal fired
+        if fault == "send-timer" and not fired and sets_sent >= after_sets:
+            fired = True
+            raise StagedFaultError("staged: the send timer's callback raised")
+        original_timer(self)
+
+    GatewayRuntime._send = counting_send  # type: ignore[method-assign]
+    GatewayRuntime._on_timer = failing_timer  # type: ignore[method-assign]
 
 
 def main() -> int:
     stage(
         os.environ.get("SMAVENUS_TEST_FAULT", "send-timer"),
-        float(os.environ.get("SMAVENUS_TEST_FAULT_AFTER_S", "2")),
+        int(os.environ.get("SMAVENUS_TEST_FAULT_AFTER_SETS", "5")),
     )
     return can_gateway.main(sys.argv[1:])
 

@@ -241,13 +241,13 @@ class GatewayProcess:
         self.process.send_signal(signal.SIGKILL)
         return await self.wait()
 
-    async def stop(self, timeout_s: float = 10.0) -> int:
+    async def stop(self, timeout_s: float = 30.0) -> int:
         assert self.process is not None
         if self.process.returncode is None:
             self.process.terminate()
         return await self.wait(timeout_s)
 
-    async def wait(self, timeout_s: float = 10.0) -> int:
+    async def wait(self, timeout_s: float = 30.0) -> int:
         assert self.process is not None
         try:
             code = await asyncio.wait_for(self.process.wait(), timeout_s)
@@ -255,7 +255,7 @@ class GatewayProcess:
             self.process.kill()
             code = await self.process.wait()
         if self._reader is not None:
-            await asyncio.wait_for(self._reader, 5.0)
+            await asyncio.wait_for(self._reader, 30.0)
         return code
 
 
@@ -357,7 +357,7 @@ class GatewayListener:
         return True
 
 
-async def wait_for_gateway(listener: GatewayListener, timeout_s: float = 10.0) -> None:
+async def wait_for_gateway(listener: GatewayListener, timeout_s: float = 30.0) -> None:
     await eventually(listener.gateway_on_bus, timeout_s, "the gateway to appear on D-Bus")
 
 

@@ -1,9 +1,11 @@
-"""The real gateway, on a loop that gets stuck after a while (run by the watchdog test).
+"""The real gateway, on a loop that gets stuck once it has fed the SI (run by the watchdog test).
 
-    python stalling_gateway.py CONFIG STALL_AFTER_S
+    python stalling_gateway.py CONFIG STALL_AFTER_SETS
 
 Everything is the production code path, including the watchdog's action (safe frames, then
-``os._exit(3)``); only the stuck loop is staged: a ``time.sleep`` scheduled on the loop.
+``os._exit(3)``); only the stuck loop is staged: a ``time.sleep`` scheduled on the loop
+right after the gateway has handed ``STALL_AFTER_SETS`` BMS frame sets to the bus (an
+event, not a time: a loaded machine that starts slowly still sends them first).
 """
 
 from __future__ import annotations
@@ -14,20 +16,31 @@ import time
 
 from smavenus.apps.can_gateway import run_gateway
 from smavenus.config import load_config
+from smavenus.gateway.frameset import FrameSet
+from smavenus.io.gateway.runtime import GatewayRuntime
 from smavenus.log import configure_logging
 from smavenus.runtime import run_service
 
 
+def stall_after(sets: int) -> None:
+    sent = 0
+    original_send = GatewayRuntime._send
+
+    def counting_send(self: GatewayRuntime, frames: FrameSet) -> None:
+        nonlocal sent
+        original_send(self, frames)
+        sent += 1
+        if sent == sets:
+            asyncio.get_running_loop().call_soon(time.sleep, 60.0)
+
+    GatewayRuntime._send = counting_send  # type: ignore[method-assign]
+
+
 def main() -> int:
     cfg = load_config(sys.argv[1])
-    stall_after_s = float(sys.argv[2])
+    stall_after(int(sys.argv[2]))
     configure_logging("can-gateway", "info", "plain")
-
-    async def stalling(stop: asyncio.Event) -> int:
-        asyncio.get_running_loop().call_later(stall_after_s, time.sleep, 60.0)
-        return await run_gateway(cfg, stop)
-
-    return run_service(stalling, process="can-gateway")
+    return run_service(lambda stop: run_gateway(cfg, stop), process="can-gateway")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,27 @@
-"""The README's first command: the whole system with a live view, values within 10 s."""
+"""The README's first command: the whole system with a live view, stopped with Ctrl-C.
+
+How soon the first screen shows values from every part (goal: within 10 s) is measured by
+``bench/bench_startup.py`` and recorded in ``docs/benchmarks.md``; here the command is run
+as a user runs it, until a screen shows every part, then stopped as a user stops it.
+"""
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 BENCH = shutil.which("smavenus-bench", path=str(Path(sys.executable).parent)) or "smavenus-bench"
+SEPARATOR = "-" * 78  # between two screens when stdout is not a terminal
+#: For everything to start on a loaded machine: a deadline, not the goal (that is 10 s).
+DEADLINE_S = 120.0
 
 pytestmark = [
     pytest.mark.slow,
@@ -18,28 +29,57 @@ pytestmark = [
 ]
 
 
-def test_live_values_from_every_part_within_ten_seconds(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [BENCH, "--duration", "10", "--workdir", str(tmp_path / "bench")],
-        capture_output=True, text=True, timeout=90, check=False,
+def every_part_shown(screen: str) -> bool:
+    return (
+        "SI present" in screen
+        and "waiting" not in screen
+        and "CVL    56.0 V" in screen  # what the gateway sends, from the controller's command
+        and "source controller" in screen
+        and "com.victronenergy.vebus." in screen
+        and "connected 1" in screen
+        and "F952 no" in screen
+    )
+
+
+def read_screens_until(process: subprocess.Popen[str], done: int) -> list[str]:
+    """Screens as the bench draws them, until ``done`` in a row show every part."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    text, screens, in_a_row = "", [], 0
+    deadline = time.monotonic() + DEADLINE_S
+    while in_a_row < done:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no screen showed every part within {DEADLINE_S} s:\n{text}"
+        assert process.poll() is None, f"the bench exited {process.returncode}:\n{text}"
+        if select.select([fd], [], [], remaining)[0]:
+            text += os.read(fd, 65536).decode(errors="replace")
+            *complete, text = text.split(SEPARATOR)
+            for screen in complete:
+                screens.append(screen)
+                in_a_row = in_a_row + 1 if every_part_shown(screen) else 0
+    return screens
+
+
+def test_live_values_from_every_part_then_a_clean_stop_on_ctrl_c(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [BENCH, "--workdir", str(tmp_path / "bench")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    screens = result.stdout.split("-" * 78)
-    complete = [
-        i for i, screen in enumerate(screens) if "SI present" in screen and "waiting" not in screen
-    ]
-    assert complete, result.stdout
-    # one screen per second from start-up: values from every part well within 10 s
-    assert complete[0] < 8, screens[complete[0] - 1]
-    last = screens[-2]  # the last full screen before "stopping…"
-    assert "SI present" in last
-    assert "CVL    56.0 V" in last  # what the gateway sends, from the controller's command
-    assert "source controller" in last
-    assert "com.victronenergy.vebus." in last and "connected 1" in last
-    assert "waiting" not in last, last
-    assert "F952 no" in last
+    try:
+        screens = read_screens_until(process, done=2)  # and still so a second later
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        rest, errors = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
+    assert every_part_shown(screens[-1]), screens[-1]
     # stopped cleanly: the simulator printed its summary, and no service is left running
-    assert "BMS frames received" in result.stdout
+    assert "stopping…" in rest and "BMS frames received" in rest, rest
+    assert "Task exception was never retrieved" not in errors + rest, errors
+    assert "task_failed" not in errors + rest, errors
     assert not list((tmp_path / "bench" / "service").glob("*/supervise/lock")) or all(
         subprocess.run(["svok", str(p.parent.parent)], check=False).returncode != 0
         for p in (tmp_path / "bench" / "service").glob("*/supervise/lock")

@@ -99,13 +99,15 @@ async def test_one_items_changed_with_only_the_changed_paths(system_bus: Message
     await add_match(system_bus)
     service.publish({"/Dc/0/Voltage": 52.8, "/State": 9, "/Mode": 3})  # only the voltage changes
     service.publish({"/Dc/0/Voltage": 52.8, "/State": 9})  # nothing changes: no signal
-    await asyncio.sleep(0.2)
-    assert [m.member for m in recorder.signals] == ["ItemsChanged"]
+    service.publish({"/State": 10})  # the marker: one connection's signals arrive in order
+    await eventually(lambda: len(recorder.signals) >= 2, 10.0, "the marker's ItemsChanged")
+    assert [m.member for m in recorder.signals] == ["ItemsChanged", "ItemsChanged"]
     (changed,) = recorder.signals[0].body
     assert changed == {
         "/Dc/0/Voltage": {"Value": Variant("d", 52.8), "Text": Variant("s", "52.80 V")}
     }
     assert recorder.signals[0].path == "/"
+    assert set(recorder.signals[1].body[0]) == {"/State"}  # so nothing came in between
     await close(service.bus)
 
 
@@ -131,12 +133,13 @@ async def test_set_value_codes_and_properties_changed(system_bus: MessageBus) ->
     assert await set_value("/Mode", Variant("s", "on")) == 1  # bad type
     assert await set_value("/Mode", Variant("i", 9)) == 2  # out of range
     assert await set_value("/Mode", Variant("d", 4.0)) == 0  # coerced to an integer
-    await asyncio.sleep(0.2)
-    assert writes == [("/Mode", 4)]
-    assert [(m.member, m.path) for m in recorder.signals] == [("PropertiesChanged", "/Mode")]
+    assert writes == [("/Mode", 4)]  # told before SetValue answered
     assert await call(system_bus, NAME, "/Mode", "com.victronenergy.BusItem", "GetValue") == [
         Variant("i", 4)
     ]
+    # That reply came from the service's connection after every signal it sent before: the
+    # accepted write's PropertiesChanged is here, and the refused writes sent none.
+    assert [(m.member, m.path) for m in recorder.signals] == [("PropertiesChanged", "/Mode")]
     await close(service.bus)
 
 
@@ -174,9 +177,9 @@ async def test_every_accepted_write_is_reported_also_an_unchanged_one(
     assert await set_value("/State", Variant("i", 2)) == 1
     assert accepted == [("/Mode", 4), ("/Mode", 4)]  # reported before SetValue answers
     assert changes == [("/Mode", 4)]
-    await eventually(lambda: recorder.signals, what="PropertiesChanged")
+    await eventually(lambda: recorder.signals, 10.0, "PropertiesChanged")
     assert await set_value("/Mode", Variant("i", 3)) == 0
-    await eventually(lambda: len(recorder.signals) == 2, what="the second PropertiesChanged")
+    await eventually(lambda: len(recorder.signals) == 2, 10.0, "the second PropertiesChanged")
     # one PropertiesChanged per change, none for the repetition (it would precede the second)
     assert [m.body[0]["Value"] for m in recorder.signals] == [Variant("i", 4), Variant("i", 3)]
     await close(bus)
@@ -213,7 +216,7 @@ async def test_paths_answer_before_the_name_appears(system_bus: MessageBus) -> N
         body=["type='signal',member='NameOwnerChanged'"],
     )
     service = await served()
-    await asyncio.wait_for(done.wait(), 5)
+    await asyncio.wait_for(done.wait(), 30)
     assert seen == [[Variant("i", 276)]]
     await close(service.bus)
 

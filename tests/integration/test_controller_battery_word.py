@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,8 @@ max_charge_voltage_v = {cvl}
 max_charge_current_a = {ccl}
 """
 EPS = 1e-6
+#: The reason of the charge current once bms_lost_timeout_s has passed.
+TIMED_OUT = "past bms_lost_timeout_s"
 
 
 def bms(service: str = "monitor", cvl: float = 55.2, ccl: float = 30.0) -> str:
@@ -39,7 +42,7 @@ def scaled(seconds: float) -> float:
 async def cycles(chain: Chain, count: int) -> None:
     """Wait until the controller has sent ``count`` more statuses (proof it had the chance)."""
     seen = len(chain.listener.statuses)
-    await eventually(lambda: len(chain.listener.statuses) >= seen + count, 20, f"{count} cycles")
+    await eventually(lambda: len(chain.listener.statuses) >= seen + count, 30, f"{count} cycles")
 
 
 def alarm_episodes(chain: Chain) -> list[tuple[str, float, float | None]]:
@@ -59,9 +62,9 @@ def alarm_episodes(chain: Chain) -> list[tuple[str, float, float | None]]:
 @pytest.mark.slow
 async def test_the_bms_limits_are_ceilings_on_our_own_charge(chain: Chain) -> None:
     await chain.start(scenario(soc_pct=50.0, extra=bms(cvl=55.2, ccl=30.0)))
-    await eventually(lambda: chain.status.bms_fresh, 10, "the BMS followed", chain.processes.logs)
+    await eventually(lambda: chain.status.bms_fresh, 30, "the BMS followed", chain.processes.logs)
     await eventually(
-        lambda: chain.sim()["bms_values"]["charge_current_a"] >= 25.0, 10, "charging at the BMS's"
+        lambda: chain.sim()["bms_values"]["charge_current_a"] >= 25.0, 30, "charging at the BMS's"
     )
     await cycles(chain, 20)
     commands = [c for _t, c in chain.listener.commands]
@@ -77,17 +80,17 @@ async def test_the_bms_limits_are_ceilings_on_our_own_charge(chain: Chain) -> No
 @pytest.mark.slow
 async def test_allow_to_charge_0_stops_charging(chain: Chain) -> None:
     await chain.start(scenario(soc_pct=50.0, extra=bms(ccl=60.0)))
-    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] > 0, 10, "charging")
+    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] > 0, 30, "charging")
     chain.apply("bms_limits", allow_to_charge=False)
     await eventually(
-        lambda: chain.sim()["bms_values"]["charge_current_a"] == 0.0, 10, "0 A at the SI"
+        lambda: chain.sim()["bms_values"]["charge_current_a"] == 0.0, 30, "0 A at the SI"
     )
     assert chain.status.limits.charge_current_a.reason == "bms_charge_blocked"
     assert "bms_charge_blocked" in {p.name for p in chain.status.protections}
     assert chain.status.alarms == frozenset()  # a BMS that says "no charging" is normal
     chain.apply("bms_limits", allow_to_charge=True)
     await eventually(
-        lambda: chain.sim()["bms_values"]["charge_current_a"] > 0.0, 10, "charging again"
+        lambda: chain.sim()["bms_values"]["charge_current_a"] > 0.0, 30, "charging again"
     )
 
 
@@ -104,22 +107,31 @@ async def test_a_lost_bms_allows_reduced_charging_only_in_the_safe_cell_window_a
         bms_lost_cell_min_v=3.0,
         bms_lost_cell_max_v=cell_max_v,
     )
-    await eventually(lambda: chain.status.charge_control == "follow_bms", 10, "following")
+    await eventually(lambda: chain.status.charge_control == "follow_bms", 30, "following")
     cells = chain.status.max_cell_voltage_v
     assert cells is not None and 3.0 < cells < 3.45
     chain.apply("bms", state="vanish")
-    lost_at = time.monotonic()
-    await eventually(lambda: chain.status.bms_connection_lost, 5, "the BMS lost")
-    await cycles(chain, 10)
-    status = chain.status
-    assert "general" in status.warnings and status.charge_control == "bms_lost"
-    assert status.limits.charge_voltage_v.value <= 54.0 + EPS  # at most the float voltage
-    assert status.limits.charge_current_a.value <= expected_a + EPS
-    assert time.monotonic() - lost_at < 8.0, "the test must see it before the timeout"
+    await eventually(lambda: chain.status.bms_connection_lost, 30, "the BMS lost")
     await eventually(
-        lambda: chain.status.limits.charge_current_a.value == 0.0, 20, "0 A after the timeout"
+        lambda: (
+            chain.status.limits.charge_current_a.value == 0.0
+            and TIMED_OUT in chain.status.limits.charge_current_a.reason
+        ),
+        60,
+        "0 A after the timeout",
     )
-    assert "bms_lost" in chain.status.limits.charge_current_a.reason
+    # The controller's own record of the window between the loss and the timeout (its
+    # status every cycle): however late this test looked, the window is all there.
+    window = [
+        status
+        for _t, status in chain.listener.statuses
+        if status.bms_connection_lost and TIMED_OUT not in status.limits.charge_current_a.reason
+    ]
+    assert len(window) > 10, "ten cycles at least between the loss and the timeout"
+    for status in window[10:]:  # ten cycles into the loss, until the timeout
+        assert "general" in status.warnings and status.charge_control == "bms_lost"
+        assert status.limits.charge_voltage_v.value <= 54.0 + EPS  # at most the float voltage
+        assert status.limits.charge_current_a.value <= expected_a + EPS
     assert chain.sim()["f952"] is False  # the SI was fed all along
 
 
@@ -136,12 +148,13 @@ async def test_cells_that_vanish_during_an_alarm_keep_it_and_the_si_in_standby(
         cell_high_voltage_v=round(cell - 0.05, 3),
         cell_high_voltage_alarm_v=round(cell - 0.03, 3),
     )
-    await eventually(lambda: "high_voltage" in chain.status.alarms, 10, "the cell alarm")
-    await eventually(lambda: "F921" in chain.sim()["alarms"], 10, "the SI's F921")
+    await eventually(lambda: "high_voltage" in chain.status.alarms, 30, "the cell alarm")
+    await eventually(lambda: "F921" in chain.sim()["alarms"], 30, "the SI's F921")
     chain.apply("monitor", state="cells_invalid")
-    await eventually(lambda: chain.status.max_cell_voltage_v is None, 5, "cells gone")
-    started = time.monotonic()
-    while time.monotonic() - started < 8.0:  # longer than alarm_min_hold_s (5 s)
+    await eventually(lambda: chain.status.max_cell_voltage_v is None, 30, "cells gone")
+    gone_at = chain.status.sent_monotonic
+    # Every cycle for longer than alarm_min_hold_s (5 s), on the controller's own clock.
+    while chain.status.sent_monotonic - gone_at < 8.0:
         await cycles(chain, 1)
         assert "high_voltage" in chain.status.alarms
         assert chain.status.limits.charge_current_a.value <= 1.0
@@ -152,13 +165,13 @@ async def test_cells_that_vanish_during_an_alarm_keep_it_and_the_si_in_standby(
 async def test_a_nan_monitor_is_missing_data_and_a_frozen_one_is_left_out(chain: Chain) -> None:
     await chain.start(scenario(soc_pct=40.0), frozen_after_s=10.0)
     chain.apply("monitor", state="nan")
-    await eventually(lambda: chain.status.measurement_source == "si", 10, "the SI regulates")
+    await eventually(lambda: chain.status.measurement_source == "si", 30, "the SI regulates")
     await cycles(chain, 10)
     assert chain.processes.started["smavenus-bms-controller"].poll() is None  # alive
     assert chain.status.battery_voltage_v is not None
     chain.apply("monitor", state="restore")
     await eventually(
-        lambda: chain.status.measurement_source == "battery_monitor", 10, "the monitor back"
+        lambda: chain.status.measurement_source == "battery_monitor", 30, "the monitor back"
     )
     chain.apply("monitor", state="freeze")  # stays on the bus, values never change again
     await eventually(
@@ -182,8 +195,8 @@ async def test_a_monitor_at_58_8_v_while_the_si_sees_52_8_v_blocks_charging_and_
     chain: Chain,
 ) -> None:
     await monitor_at_58_8_v(chain)
-    await eventually(lambda: "high_voltage" in chain.status.warnings, 5, "the worst reading")
-    await eventually(lambda: "high_voltage" in chain.status.alarms, 10, "F921")
+    await eventually(lambda: "high_voltage" in chain.status.warnings, 30, "the worst reading")
+    await eventually(lambda: "high_voltage" in chain.status.alarms, 30, "F921")
     await cycles(chain, 5)
     assert chain.status.limits.charge_current_a.value == 0.0
     assert chain.status.sensor_disagreement
@@ -193,8 +206,10 @@ async def test_a_monitor_at_58_8_v_while_the_si_sees_52_8_v_blocks_charging_and_
     hold_sim_s = 5.0 * SPEED  # alarm_min_hold_s, in simulated seconds
     episodes = alarm_episodes(chain)
     assert episodes, "the SI saw the alarm"
+    # A flicker would last a cycle or two (5 or 10 simulated seconds); each raise and clear
+    # reaches the SI a loaded machine's moment late, so half the hold is the bound.
     for code, raised, cleared in episodes:
-        assert cleared is None or cleared - raised >= hold_sim_s * 0.9, (code, raised, cleared)
+        assert cleared is None or cleared - raised >= hold_sim_s * 0.5, (code, raised, cleared)
 
 
 def latched_alarm(chain: Chain) -> bool:
@@ -214,18 +229,27 @@ async def test_a_controller_killed_during_an_alarm_keeps_it_latched_after_restar
     chain: Chain,
 ) -> None:
     await monitor_at_58_8_v(chain)
-    await eventually(lambda: "high_voltage" in chain.status.alarms, 15, "F921")
-    await eventually(lambda: latched_alarm(chain), 5, "the latched alarm saved")
+    await eventually(lambda: "high_voltage" in chain.status.alarms, 30, "F921")
+    await eventually(lambda: latched_alarm(chain), 30, "the latched alarm saved")
     controller = chain.processes.started.pop("smavenus-bms-controller")
     controller.send_signal(signal.SIGKILL)
     controller.wait(10)
     chain.apply("monitor", state="restore")  # while it is away, the readings become fine
-    seen = len(chain.listener.statuses)
     restarted_at = time.monotonic()
     chain.processes.start("smavenus-bms-controller", "--config", str(chain.config))
-    await eventually(lambda: len(chain.listener.statuses) > seen, 20, "the restarted controller")
-    first_status = chain.listener.statuses[seen][1]
-    first_command = next(c for t, c in chain.listener.commands if t > restarted_at)
+
+    def new_process(messages: list[tuple[float, Any]]) -> list[Any]:
+        # Sent after the restart (the controller's clock): none of the killed one's, however
+        # late the bus delivers what that one sent.
+        return [m for _t, m in messages if m.sent_monotonic > restarted_at]
+
+    await eventually(
+        lambda: new_process(chain.listener.statuses) and new_process(chain.listener.commands),
+        60,
+        "the restarted controller",
+    )
+    first_status = new_process(chain.listener.statuses)[0]
+    first_command = new_process(chain.listener.commands)[0]
     assert first_status.seq == 0 and first_command.seq == 0  # the new process
     assert "high_voltage" in first_status.alarms and "high_voltage" in first_command.alarms
     assert first_command.charge_current_a <= 1.0
@@ -238,7 +262,7 @@ async def test_follow_bms_charges_to_the_bms_voltage_and_never_floats(chain: Cha
         scenario(noise=0.0, soc_pct=70.0, extra=bms(cvl=55.2, ccl=40.0)),
         charge_control="follow_bms",
     )
-    await eventually(lambda: chain.status.charge_control == "follow_bms", 10, "following")
+    await eventually(lambda: chain.status.charge_control == "follow_bms", 30, "following")
     await eventually(
         lambda: chain.status.charge_state == "absorption", 240, "regulating at the BMS's CVL"
     )
@@ -261,18 +285,18 @@ async def test_dvcc_and_the_users_charge_limit_reach_the_si(chain: Chain) -> Non
     obeys while it is fresh."""
     dvcc = "[dvcc]\nenabled = true\nmax_charge_current_a = 25\n"
     await chain.start(scenario(soc_pct=40.0, extra=dvcc), publisher=True)
-    await eventually(lambda: chain.status.dvcc_on, 20, "DVCC on", chain.processes.logs)
+    await eventually(lambda: chain.status.dvcc_on, 60, "DVCC on", chain.processes.logs)
     await eventually(
         lambda: "dvcc_charger" in chain.status.candidates.get("charge_current_a", {}),
-        20,
+        60,
         "DVCC's write forwarded",
         chain.processes.logs,
     )
-    written_at = time.monotonic()
+    written_at = chain.status.sent_monotonic  # the cycle that first knew it, on its clock
     await cycles(chain, 20)
-    later = [c for t, c in chain.listener.commands if t > written_at]
+    later = [c for _t, c in chain.listener.commands if c.sent_monotonic >= written_at]
     assert later and max(c.charge_current_a for c in later) <= 25.0 + EPS
     await eventually(
-        lambda: chain.sim()["bms_values"]["charge_current_a"] <= 25.0, 10, "25 A at the SI"
+        lambda: chain.sim()["bms_values"]["charge_current_a"] <= 25.0, 30, "25 A at the SI"
     )
     assert chain.sim()["dvcc"]["writes"] >= 1

@@ -15,6 +15,7 @@ close the loop around an SI that does not.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -26,10 +27,14 @@ from smavenus.io.dbus.busitem import BUSITEM
 from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.testing.waiting import eventually
 from tests.integration.controller_harness import (
+    DELIVERY_S,
     Chain,
+    commands_sent_after,
     scenario,
     transitions,
 )
+
+PERIOD_S = 0.2  #: [controller] period_s of the chain
 
 
 @pytest.mark.slow
@@ -63,18 +68,21 @@ async def test_a_charge_from_20_percent_to_float_holds_absorption_and_ends_on_ta
     def saved_full_charge() -> object:  # saved off the loop: wait for the write itself
         return state.exists() and json.loads(state.read_text()).get("last_full_charge_unix")
 
-    await eventually(saved_full_charge, 10, "the full charge saved")
+    await eventually(saved_full_charge, 30, "the full charge saved")
     assert saved_full_charge() == full[0].last_full_charge_unix  # for the periodic one
 
 
 @pytest.mark.slow
 async def test_a_cold_battery_gets_no_charge_current(chain: Chain) -> None:
     await chain.start(scenario(soc_pct=50.0, temperature_c=0.0, ambient_c=0.0))
-    started = time.monotonic()
+    commands_before = len(chain.listener.commands)
+    until = chain.sim()["sim_time_s"] + 100.0  # 100 simulated seconds on the grid
     currents = []
-    while time.monotonic() - started < 4.0:  # 100 simulated seconds on the grid
-        currents.append(chain.sim()["battery_current_a"])
-        await eventually(lambda: True)
+    while (truth := chain.sim())["sim_time_s"] < until:
+        currents.append(truth["battery_current_a"])
+        await asyncio.sleep(0.1)  # a sampling interval, not a wait for an event
+    # The controller commanded all along (it had every chance to let a current through).
+    assert len(chain.listener.commands) > commands_before + 10
     assert all(c.charge_current_a == 0.0 for _t, c in chain.listener.commands)
     assert max(currents) <= 0.0
     assert "low_temperature_charge" in chain.status.warnings
@@ -86,27 +94,28 @@ async def test_a_cold_battery_gets_no_charge_current(chain: Chain) -> None:
 async def test_the_monitor_vanishing_degrades_to_the_si_voltage_without_f952(chain: Chain) -> None:
     await chain.start(scenario(soc_pct=60.0))
     running = len(chain.listener.statuses)
-    await eventually(lambda: len(chain.listener.statuses) > running + 10, 5, "a few cycles")
+    await eventually(lambda: len(chain.listener.statuses) > running + 10, 30, "a few cycles")
     assert chain.status.warnings == frozenset()
     chain.apply("monitor", state="vanish")
-    vanished_at = time.monotonic()
-    await eventually(lambda: chain.status.measurement_source == "si", 2, "the SI's voltage")
-    assert time.monotonic() - vanished_at < 1.0
+    await eventually(lambda: chain.status.measurement_source == "si", 30, "the SI's voltage")
     status = chain.status
+    # At once, because the monitor left the bus: the controller has no sample of it at all,
+    # not one that aged past input_max_age_s (how soon in seconds: bench/, not this test).
+    assert status.inputs["battery_monitor"].age_s is None, status.inputs
     assert "general" in status.warnings and status.alarms == frozenset()
     assert status.battery_voltage_v == pytest.approx(chain.sim()["battery_voltage_v"], abs=0.3)
     assert status.limits.charge_current_a.value <= 8.0
     sent_before = len(chain.listener.commands)
-    await eventually(lambda: chain.sim()["sim_time_s"] > 0, 1)
+    await eventually(lambda: chain.sim()["sim_time_s"] > 0, 30)
     until = chain.sim()["sim_time_s"] + 120.0  # twice the SI's 60 s BMS timeout
-    await eventually(lambda: chain.sim()["sim_time_s"] > until, 15, "120 simulated seconds")
+    await eventually(lambda: chain.sim()["sim_time_s"] > until, 60, "120 simulated seconds")
     truth = chain.sim()
     assert truth["f952"] is False and truth["operating"] is True
     assert not [e for e in chain.sim_events() if e["event"].startswith("f952")]
     assert len(chain.listener.commands) > sent_before + 20
     chain.apply("monitor", state="restore")
     await eventually(
-        lambda: chain.status.measurement_source == "battery_monitor", 3, "monitor back"
+        lambda: chain.status.measurement_source == "battery_monitor", 30, "monitor back"
     )
 
 
@@ -114,19 +123,16 @@ async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_r
     chain: Chain,
 ) -> None:
     await chain.start(scenario(soc_pct=50.0))
-    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 80.0, 10, "80 A")
+    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 80.0, 30, "80 A")
     path = "/Settings/SmaVenus/Controller/"
     (code,) = await call(
         chain.bus, SETTINGS_SERVICE, path + "BulkCurrent", BUSITEM, "SetValue",
         signature="v", body=[Variant("d", 30.0)],
     )  # fmt: skip
     assert code == 0
-    changed_at = time.monotonic()
-    period_s = 0.2
-    await eventually(lambda: any(t > changed_at + period_s for t, _ in chain.listener.commands), 3)
-    after = [c for t, c in chain.listener.commands if t > changed_at + period_s]
+    after = await commands_sent_after(chain.listener, time.monotonic() + DELIVERY_S + PERIOD_S)
     assert all(c.charge_current_a == 30.0 for c in after)
-    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 30.0, 3, "the SI")
+    await eventually(lambda: chain.sim()["bms_values"]["charge_current_a"] == 30.0, 30, "the SI")
 
     (code,) = await call(
         chain.bus, SETTINGS_SERVICE, path + "FloatVoltage", BUSITEM, "SetValue",
@@ -135,7 +141,7 @@ async def test_settings_written_over_dbus_reach_the_si_within_one_cycle_or_are_r
     assert code == 0  # localsettings takes it (within its min/max)…
     assert chain.localsettings is not None
     standin = chain.localsettings
-    await eventually(lambda: standin.value(path + "FloatVoltage") == 54.0, 3, "undone")
+    await eventually(lambda: standin.value(path + "FloatVoltage") == 54.0, 30, "undone")
     log = chain.processes.log("smavenus-bms-controller")
     # …the controller refuses it
     assert "event=setting_rejected key=controller.float_voltage_v" in log

@@ -79,19 +79,19 @@ async def test_an_exception_escaping_a_loop_callback_ends_the_process_at_once(
         env={
             "DBUS_SYSTEM_BUS_ADDRESS": NO_BUS,
             "SMAVENUS_TEST_FAULT": fault,
-            "SMAVENUS_TEST_FAULT_AFTER_S": "1.5",
+            "SMAVENUS_TEST_FAULT_AFTER_SETS": "5",
         },
         command=[sys.executable, str(FAULTY_GATEWAY)],
     )
     await gateway.start()
-    await eventually(lambda: len(si.limits()) >= 3, 10.0, "frames before the fault")
-    status = await gateway.wait(timeout_s=10.0)
-    ended_after = time.monotonic() - gateway.started_at
+    await eventually(lambda: len(si.limits()) >= 3, 30.0, "frames before the fault")
+    status = await gateway.wait(timeout_s=30.0)
     assert status == 1, gateway.log_text()
     (failed,) = gateway.events("loop_callback_failed")
     assert "StagedFaultError" in gateway.log_text() and "exit_status=1" in failed
-    # promptly: the fault at 1.5 s, the exit well before a watchdog (5 s) would act
-    assert ended_after < 4.5, (ended_after, gateway.log_text())
+    # At once, by the loop's handler: not later by the watchdog (its stall line, exit 3),
+    # which is what would end a gateway whose send timer had silently died.
+    assert gateway.events("bms_stream_stalled") == [], gateway.log_text()
 
 
 # -- the log pipe full: the watchdog's last word must not block --------------------------------
@@ -114,7 +114,7 @@ async def test_with_the_log_pipe_full_a_stuck_loop_still_ends_in_exit_3(
     try:
         await gateway.start()
         await eventually(
-            lambda: 90.0 in si.charge_currents(), 10.0, "the resumed command on the wire"
+            lambda: 90.0 in si.charge_currents(), 30.0, "the resumed command on the wire"
         )
         # Fill the pipe through a description of our own (O_NONBLOCK on the shared one would
         # change the gateway's stderr too): from now on its next log line blocks.
@@ -124,9 +124,9 @@ async def test_with_the_log_pipe_full_a_stuck_loop_still_ends_in_exit_3(
                 while True:
                     os.write(filler, chunk)
         os.close(filler)
-        await eventually(lambda: si.adapter.device.is_open, 5.0, "the channel open")
+        await eventually(lambda: si.adapter.device.is_open, 30.0, "the channel open")
         si.send(0x305, bytes(3))  # malformed: the gateway logs it at once, and blocks there
-        status = await gateway.wait(timeout_s=15.0)
+        status = await gateway.wait(timeout_s=60.0)
     finally:
         os.close(write_end)
         with contextlib.suppress(OSError):
@@ -149,7 +149,7 @@ async def test_a_wedged_adapter_is_reopened_and_the_stream_resumes_when_it_recov
         env={"DBUS_SYSTEM_BUS_ADDRESS": NO_BUS},
     ).start()
     try:
-        await eventually(lambda: len(si.limits()) >= 3, 10.0, "frames before the wedge")
+        await eventually(lambda: len(si.limits()) >= 3, 30.0, "frames before the wedge")
         si.adapter.wedge()  # takes nothing more: "buffer full" to every frame, forever
         await eventually(
             lambda: gateway.events("can_bus_lost"), 40.0, "a re-open", gateway.log_text
@@ -159,9 +159,9 @@ async def test_a_wedged_adapter_is_reopened_and_the_stream_resumes_when_it_recov
         si.adapter.unwedge()
         since = time.monotonic()
         await eventually(
-            lambda: len(si.limits(since)) >= 3, 15.0, "frames after recovery", gateway.log_text
+            lambda: len(si.limits(since)) >= 3, 30.0, "frames after recovery", gateway.log_text
         )
-        await eventually(lambda: gateway.events("can_bus_recovered"), 5.0, "recovery logged")
+        await eventually(lambda: gateway.events("can_bus_recovered"), 30.0, "recovery logged")
         assert gateway.process is not None and gateway.process.returncode is None  # no restart
     finally:
         assert await gateway.stop() == 0
@@ -181,7 +181,7 @@ async def test_a_name_owner_changed_not_from_the_bus_daemon_is_not_believed(
     try:
         await wait_for_gateway(listener)
         await controller.emit(controller.command(charge_current_a=30.0))
-        await eventually(lambda: 30.0 in si.charge_currents(), 5.0, "the real controller heard")
+        await eventually(lambda: 30.0 in si.charge_currents(), 30.0, "the real controller heard")
         (gateway_unique,) = await call(
             system_bus,
             DBUS_NAME,
@@ -212,13 +212,13 @@ async def test_a_name_owner_changed_not_from_the_bus_daemon_is_not_believed(
         await impostor.emit(impostor.command(charge_current_a=120.0))
         # the impostor's command was judged (after the forged signal: one connection, in order)
         await eventually(
-            _unauthorized(listener), 5.0, "the impostor's command refused", gateway.log_text
+            _unauthorized(listener), 30.0, "the impostor's command refused", gateway.log_text
         )
         since = time.monotonic()
-        await eventually(lambda: len(si.limits(since)) >= 3, 5.0, "frames after the forgery")
+        await eventually(lambda: len(si.limits(since)) >= 3, 30.0, "frames after the forgery")
         assert 120.0 not in si.charge_currents()
         await controller.emit(controller.command(charge_current_a=40.0))
-        await eventually(lambda: 40.0 in si.charge_currents(), 5.0, "the real one still heard")
+        await eventually(lambda: 40.0 in si.charge_currents(), 30.0, "the real one still heard")
     finally:
         await impostor.close()
         await controller.close()
@@ -258,17 +258,17 @@ async def test_a_controller_gone_for_long_escalates_step_by_step_on_the_wire(
         await wait_for_gateway(listener)
         issued_at = time.monotonic()
         await controller.emit(controller.command(soc_pct=60.0, discharge_current_a=150.0))
-        await eventually(lambda: 150.0 in [lim.discharge_current_a for lim in si.limits()], 5.0)
+        await eventually(lambda: 150.0 in [lim.discharge_current_a for lim in si.limits()], 30.0)
         await controller.close()  # gone: no command from now on
         # stale after 1 s: the SoC moves with the SI's current (1 C: 0.028 %/s)
-        await eventually(lambda: _soc(si) < 59.95, 10.0, "the SoC moving", gateway.log_text)
+        await eventually(lambda: _soc(si) < 59.95, 30.0, "the SoC moving", gateway.log_text)
         assert AlarmCondition.BMS_INTERNAL not in raised_warnings(si)
         # after stale_soc_hold_s: W947
-        await eventually(lambda: AlarmCondition.BMS_INTERNAL in raised_warnings(si), 10.0, "W947")
+        await eventually(lambda: AlarmCondition.BMS_INTERNAL in raised_warnings(si), 30.0, "W947")
         limits = si.limits()[-1]
         assert (limits.discharge_voltage_v, limits.discharge_current_a) == (46.0, 50.0)
         # after stale_discharge_limit_s: DVL up to controller.low_voltage_v, DCL down
-        await eventually(lambda: si.limits()[-1].discharge_voltage_v == 48.0, 10.0, "DVL raised")
+        await eventually(lambda: si.limits()[-1].discharge_voltage_v == 48.0, 30.0, "DVL raised")
         assert si.limits()[-1].discharge_current_a == 20.0
         assert time.monotonic() - issued_at >= 1.0 + 4.0  # stale at 1 s, then 4 s
         steps = [line.split(" step=")[1].split()[0] for line in gateway.events("stale_escalated")]

@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from smavenus.gateway.persist import PersistedCommand
 from smavenus.io.gateway.command_file import CommandPersister, load_resume, read_boot_id, state_file
 from smavenus.ipc.messages import BmsCommand
@@ -55,10 +57,11 @@ def test_a_resumed_command_on_the_same_boot_is_judged_by_the_monotonic_clock(
     boot_id = read_boot_id()
     record = PersistedCommand(boot_id=boot_id, command=command(70.0))
     state_file(tmp_path).write_text(record.model_dump_json())
-    resume, problem = load_resume(tmp_path, boot_id, time.monotonic() + 2.0, 0.0)
+    now = record.command.sent_monotonic + 2.0  # two seconds after it was sent, on its clock
+    resume, problem = load_resume(tmp_path, boot_id, now, 0.0)
     assert problem is None and resume is not None
     assert resume.command.charge_current_a == 70.0
-    assert resume.age_s is not None and 2.0 <= resume.age_s < 3.0
+    assert resume.age_s == pytest.approx(2.0)
 
 
 def test_a_missing_or_corrupt_file_means_a_cold_start_with_the_reason(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ class RunningGateway:
     task: asyncio.Task[int]
     stop: asyncio.Event
     stalls: list[float]
+    stalled: threading.Event  #: set by the watchdog thread once it has acted
 
 
 def virtual_config(tmp_path: Path, channel: str, **sections: dict[str, Any]) -> AppConfig:
@@ -88,19 +89,21 @@ async def start(
 ) -> RunningGateway:
     stop = asyncio.Event()
     stalls: list[float] = []
+    stalled = threading.Event()
 
     def record_stall(runtime: GatewayRuntime, stalled_for: float) -> None:
         # The real action minus the process exit: safe frames out from the watchdog thread.
         stalls.append(stalled_for)
         runtime.force_safe_frames()
+        stalled.set()
 
     task = asyncio.create_task(run_gateway(cfg, stop, on_stall=on_stall or record_stall))
-    return RunningGateway(task, stop, stalls)
+    return RunningGateway(task, stop, stalls, stalled)
 
 
 async def finish(gateway: RunningGateway) -> int:
     gateway.stop.set()
-    return await asyncio.wait_for(gateway.task, 10.0)
+    return await asyncio.wait_for(gateway.task, 30.0)
 
 
 async def test_si_frames_on_the_virtual_bus_become_snapshot_signals(
@@ -109,18 +112,18 @@ async def test_si_frames_on_the_virtual_bus_become_snapshot_signals(
     listener = await GatewayListener(system_bus).start()
     gateway = await start(virtual_config(tmp_path, channel))
     try:
-        await wait_for_gateway(listener)
+        await wait_for_gateway(listener, 30.0)
         for soc in (50.0, 51.0, 52.0):
             for can_id, data in si_cycle(soc_pct=soc):
                 si.send(can_id, data)
                 si.send(0x123, bytes(8))  # foreign traffic in between, as on a cluster bus
-            await asyncio.sleep(0.1)
-        await eventually(lambda: len(listener.snapshots) == 3, 5.0, "three snapshots")
+            await asyncio.sleep(0.1)  # the SI's cadence, sped up: the scenario, not a wait
+        await eventually(lambda: len(listener.snapshots) == 3, 30.0, "three snapshots")
         _, latest = listener.snapshots[-1]
         assert latest.battery_status is not None
         assert latest.battery_status.value == BatteryStatus(52.8, -10.0, 23.0, 52.0)
         health = await listener.get_health()
-        assert health.frames_received == 33
+        assert health.frames_received == 33  # the third snapshot closed on the last frame
         assert health.frames_foreign == 33  # filtered in the receive thread, and counted
     finally:
         assert await finish(gateway) == 0
@@ -133,10 +136,10 @@ async def test_commands_reach_the_virtual_bus_clamped(
     gateway = await start(virtual_config(tmp_path, channel))
     controller = await Controller.connect()
     try:
-        await wait_for_gateway(listener)
+        await wait_for_gateway(listener, 30.0)
         await controller.emit(controller.command(charge_current_a=1000.0, discharge_current_a=-5))
         await eventually(
-            lambda: any(lim.charge_current_a == 140.0 for lim in si.limits()), 5.0, "the command"
+            lambda: any(lim.charge_current_a == 140.0 for lim in si.limits()), 30.0, "the command"
         )
         assert si.limits()[-1].discharge_current_a == 0.0
     finally:
@@ -151,14 +154,15 @@ async def test_a_stalled_loop_is_noticed_by_the_watchdog_which_sends_safe_frames
     gateway = await start(virtual_config(tmp_path, channel, gateway={"watchdog_stall_s": 0.5}))
     controller = await Controller.connect()
     try:
-        await wait_for_gateway(listener)
+        await wait_for_gateway(listener, 30.0)
         await controller.emit(controller.command(charge_current_a=100.0))
         await eventually(
-            lambda: any(lim.charge_current_a == 100.0 for lim in si.limits()), 5.0, "the command"
+            lambda: any(lim.charge_current_a == 100.0 for lim in si.limits()), 30.0, "the command"
         )
         stalled_at = time.monotonic()
-        threading.Event().wait(2.5)  # the loop the gateway runs on is stuck: no timers, no I/O
-        # fired once the next frame set was watchdog_stall_s overdue (one period after the last)
+        # The loop the gateway runs on is stuck (no timers, no I/O) until the watchdog has
+        # acted: it fires once the next frame set is watchdog_stall_s overdue.
+        assert gateway.stalled.wait(60.0), "the watchdog never acted"
         assert gateway.stalls and gateway.stalls[0] > 0
         during = si.limits(stalled_at)
         # Only the watchdog thread could send during the stall: the safe set, CCL 0 A.

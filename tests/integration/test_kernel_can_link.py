@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from smavenus.io.gateway.link import OPEN_TIMEOUT_S
 from smavenus.testing.waiting import eventually
 
 from .gateway_harness import GatewayProcess
@@ -31,6 +30,17 @@ BACKOFF_MAX_S = 0.5
 
 def refused(gateway: GatewayProcess, reason: str) -> bool:
     return any(reason in line for line in gateway.events("can_bus_reopen_failed"))
+
+
+def retried_in_time(gateway: GatewayProcess) -> bool:
+    """Every refused re-open was retried within the backoff maximum, on the gateway's clock:
+    so the SI's gap ends that soon after the interface comes back (plus the open, at most
+    OPEN_TIMEOUT_S; how soon in fact is for bench/, not for a guest on a loaded host)."""
+    retries = [
+        float(line.split(" retry_in_s=")[1].split()[0])
+        for line in gateway.events("can_bus_reopen_failed")
+    ]
+    return bool(retries) and max(retries) <= BACKOFF_MAX_S
 
 
 async def frames_after(wire: Wire, t: float, gateway: GatewayProcess) -> float:
@@ -55,11 +65,10 @@ async def test_interface_down_and_up_the_gateway_reopens_once_it_is_up_again(
         )
         assert gateway.events("can_bus_recovered") == [], logs()
         await ip("link", "set", "vcan0", "up")
-        up_at = time.time()
-        first = await frames_after(wire, up_at, gateway)
-        # A re-open is tried at least every backoff maximum and takes at most the open
-        # timeout: the SI's gap ends within that of the interface coming back.
-        assert first - up_at < BACKOFF_MAX_S + OPEN_TIMEOUT_S, logs()
+        await frames_after(wire, time.time(), gateway)
+        # A re-open is tried at least every backoff maximum: the SI's gap ends that soon
+        # after the interface comes back.
+        assert retried_in_time(gateway), logs()
         await eventually(lambda: gateway.events("can_bus_recovered"), GUEST_SLOW_S, "recovered")
         assert len(gateway.events("can_bus_lost")) == 1, logs()
     finally:
@@ -86,9 +95,8 @@ async def test_interface_deleted_and_recreated_like_an_adapter_unplugged_and_rep
         )
         assert gateway.events("can_bus_recovered") == [], logs()
         await ip("link", "set", "vcan0", "up")
-        up_at = time.time()
-        first = await frames_after(wire, up_at, gateway)
-        assert first - up_at < BACKOFF_MAX_S + OPEN_TIMEOUT_S, logs()
+        await frames_after(wire, time.time(), gateway)
+        assert retried_in_time(gateway), logs()
         await eventually(lambda: gateway.events("can_bus_recovered"), GUEST_SLOW_S, "recovered")
     finally:
         assert await gateway.stop(30.0) == 0

@@ -32,7 +32,7 @@ async def test_settings_are_created_with_defaults_and_followed(system_bus: Messa
     assert client.available
     assert client.values[ABSORPTION.path] == 56.0
     service.set_local(ABSORPTION.path, 55.5)  # the user changes it in the GUI
-    await eventually(lambda: client.values[ABSORPTION.path] == 55.5, 3.0)
+    await eventually(lambda: client.values[ABSORPTION.path] == 55.5, 30.0)
     assert changes == [(ABSORPTION.path, 56.0), (ABSORPTION.path, 55.5)]
     settings_bus.disconnect()
 
@@ -81,9 +81,9 @@ async def test_client_recreates_settings_when_localsettings_restarts(
     await client.start()
     await client.set(ABSORPTION.path, 55.0)
     settings_bus.disconnect()
-    await eventually(lambda: not client.available, 3.0)
+    await eventually(lambda: not client.available, 30.0)
     settings_bus, _ = await standin(state)  # comes back with its persisted values
-    await eventually(lambda: client.available, 3.0)
+    await eventually(lambda: client.available, 30.0)
     assert client.values[ABSORPTION.path] == 55.0
     assert available == [True, False, True]
     settings_bus.disconnect()

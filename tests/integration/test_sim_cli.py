@@ -42,7 +42,7 @@ def record_frames(workdir: Path, seed: int) -> list[tuple[int, bytes]]:
         frames = []
         try:
             while len(frames) < FRAMES:
-                msg = host.recv(5.0)
+                msg = host.recv(30.0)  # a deadline for a stopped simulator, not a pace
                 assert msg is not None, "the simulator stopped talking"
                 frames.append((msg.arbitration_id, bytes(msg.data)))
         finally:
@@ -70,7 +70,7 @@ def test_runs_until_sigterm_and_prints_a_summary(tmp_path: Path) -> None:
     link = Path(sim.path)
     assert link == sim.link_path
     assert link.is_symlink() and str(link.resolve()).startswith("/dev/pts/")
-    f952 = sim.wait_for_event("f952_raised", timeout_s=20)  # nobody sends BMS frames
+    f952 = sim.wait_for_event("f952_raised", timeout_s=60)  # nobody sends BMS frames
     assert f952["t_s"] == 60.0
     assert sim.stop() == 0
     assert "f952_raised" in sim.summary_text
@@ -85,7 +85,7 @@ def test_runs_until_sigterm_and_prints_a_summary(tmp_path: Path) -> None:
 def test_unplug_and_replug_the_adapter_over_the_control_socket(tmp_path: Path) -> None:
     with SimProcess(tmp_path, speed=10) as sim:
         host = open_host(sim.path)
-        assert host.recv(5.0) is not None
+        assert host.recv(30.0) is not None
         sim.apply("adapter", state="unplug")
         assert not sim.link_path.exists()
         with pytest.raises(can.CanOperationError):
@@ -96,7 +96,7 @@ def test_unplug_and_replug_the_adapter_over_the_control_socket(tmp_path: Path) -
         sim.apply("adapter", state="plug")
         host = open_host(sim.path)
         try:
-            msg = host.recv(5.0)
+            msg = host.recv(30.0)
             assert msg is not None
             decode(msg.arbitration_id, bytes(msg.data))
         finally:
@@ -109,11 +109,12 @@ def test_unplug_and_replug_the_adapter_over_the_control_socket(tmp_path: Path) -
 
 
 def received(sim: SimProcess, count: int) -> dict[str, object]:
-    for _ in range(250):
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
         status = sim.status()
-        if status["bms_frames_received"] == count:
+        if status["bms_frames_received"] >= count:
             return status
-        time.sleep(0.02)
+        time.sleep(0.02)  # between polls of the simulator's own count
     raise AssertionError(f"the simulator did not receive {count} BMS frames")
 
 

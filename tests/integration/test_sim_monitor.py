@@ -7,7 +7,6 @@ on the services, and listens to ItemsChanged.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from smavenus.io.sim import PythonCanLink, SimRunner
 from smavenus.sim import Simulation, parse_scenario
 from smavenus.sim.monitor import MEASURED_PATHS, MONITOR_SPECS
 from smavenus.sim.scenario import MonitorEvent, SystemEvent
+from smavenus.testing.waiting import eventually
 
 BUSITEM = "com.victronenergy.BusItem"
 MONITOR = "com.victronenergy.battery.sim"
@@ -130,15 +130,22 @@ async def test_one_items_changed_per_update_carrying_only_what_changed(
     system_bus: MessageBus,
 ) -> None:
     async with simulator() as runner:
+        assert runner.monitor is not None
+        monitor = runner.monitor
         await runner.wait_until(1)
         signals = await ItemsChanged(system_bus, MONITOR).start()
-        start_updates = runner.monitor.updates if runner.monitor else 0
+        # Every update from here on was published after the match rule was in place (one
+        # more, published while its reply was on the way, may be received uncounted).
+        start_updates = monitor.updates
         await runner.wait_until(6)
-        await asyncio.sleep(0.1)
-        assert runner.monitor is not None
-        updates = runner.monitor.updates - start_updates
+        updates = monitor.updates - start_updates
         assert updates >= 4
-        assert abs(len(signals.bodies) - updates) <= 1  # one signal per update, not per path
+        # Each of those updates' signal arrives (the monitor's values change every second)…
+        await eventually(lambda: len(signals.bodies) >= updates, 10.0, "their signals")
+        # …and a reply from the monitor's connection comes after every signal it sent before:
+        # never more than one signal per update, whatever is still on the way.
+        await get_value(system_bus, MONITOR, "/Soc")
+        assert len(signals.bodies) <= monitor.updates - start_updates + 1
         assert signals.other_signals == 0  # no PropertiesChanged storm
         for body in signals.bodies:
             assert set(body) <= set(MEASURED_PATHS)
@@ -159,10 +166,10 @@ async def test_freeze_vanish_and_restore_with_systemcalc_following(system_bus: M
         await runner.apply(MonitorEvent(action="monitor", state="freeze"))
         signals = await ItemsChanged(system_bus, MONITOR).start()
         frozen_voltage = await get_value(system_bus, MONITOR, "/Dc/0/Voltage")
-        await runner.wait_until(runner.sim.now_s + 4)
-        await asyncio.sleep(0.1)
-        assert signals.bodies == []  # frozen: on the bus, answering, never changing
+        await runner.wait_until(runner.sim.now_s + 4)  # four readings that would have moved it
+        # This reply comes from the monitor's connection after anything it sent meanwhile.
         assert await get_value(system_bus, MONITOR, "/Dc/0/Voltage") == frozen_voltage
+        assert signals.bodies == []  # frozen: on the bus, answering, never changing
         assert await get_value(system_bus, SYSTEM, "/Dc/Battery/Voltage") == frozen_voltage
 
         await runner.apply(MonitorEvent(action="monitor", state="vanish"))

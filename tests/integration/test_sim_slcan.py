@@ -32,6 +32,7 @@ from smavenus.protocol import (
 from smavenus.protocol.specs import SI_STATUS_IDS
 from smavenus.sim import EventKind, Simulation, parse_scenario
 from smavenus.slcan.device import ChannelState
+from smavenus.testing.waiting import eventually
 from tests.unit.sim.support import bms_set
 
 ON_GRID = {"grid": {"request": "always", "valid_time_s": 0}, "si": {"noise": 0}}
@@ -68,8 +69,15 @@ class Bench:
         ]
 
     async def settle(self) -> None:
-        """Let frames already on the pty reach the host."""
-        await asyncio.sleep(0.1)
+        """Wait until the frames the simulator has put on the pty so far reached the host."""
+        delivered = self.runner.frames_delivered
+        await eventually(
+            lambda: len(self.received) >= delivered, 30, f"{delivered} frames at the host"
+        )
+
+
+async def channel_opened(pty: Any) -> None:
+    await eventually(lambda: pty.device.is_open, 30, "the host to open the channel")
 
 
 async def open_host(path: str, **kwargs: Any) -> can.BusABC:
@@ -104,7 +112,7 @@ async def test_answers_the_open_sequence_and_queries_like_a_canable(tmp_path: Pa
     host = await open_host(link.path)  # C, S6, O
     try:
         assert link.pty is not None
-        await asyncio.wait_for(runner.clock_started.wait(), 5)  # started by the host's "O"
+        await asyncio.wait_for(runner.clock_started.wait(), 30)  # started by the host's "O"
         assert (link.pty.device.state, link.pty.device.bitrate) == (ChannelState.OPEN, 500_000)
         assert await asyncio.to_thread(host.get_version, 2.0) == (10, 13)
         assert await asyncio.to_thread(host.get_serial_number, 2.0) == "SV01"
@@ -124,8 +132,16 @@ async def test_a_host_at_the_wrong_bitrate_hears_nothing(tmp_path: Path) -> None
             can.Bus, interface="slcan", channel=link.path, bitrate=250_000, sleep_after_open=0
         )
         try:
+            assert link.pty is not None
+            pty = link.pty
+            await channel_opened(pty)
+            undelivered = runner.frames_undelivered
+            # Three seconds of status cycles after the host opened the channel at its bitrate:
+            # the simulator had frames to send and put none of them on the line.
             await runner.wait_until(runner.sim.now_s + 3)
-            assert await asyncio.to_thread(host.recv, 0.2) is None
+            assert runner.frames_undelivered >= undelivered + 11
+            assert runner.frames_delivered == 0
+            assert await asyncio.to_thread(host.recv, 0) is None
         finally:
             host.shutdown()
 
@@ -170,7 +186,7 @@ async def test_f952_exactly_60_s_after_the_bms_frames_stop(tmp_path: Path) -> No
         await b.runner.wait_until(5 + 55)  # a 55 s gap: no fault
         await b.bms(until_s=70)
         assert b.sim.recorder.first(EventKind.F952_RAISED) is None
-        f952 = await asyncio.wait_for(b.runner.wait_for(EventKind.F952_RAISED), 10)
+        f952 = await asyncio.wait_for(b.runner.wait_for(EventKind.F952_RAISED), 60)
         last_soc_frame = max(t for t, cid in b.sim.recorder.bms_arrivals if cid == 0x355)
         assert f952.time_s == last_soc_frame + 60.0
         assert b.sim.recorder.longest_bms_gap_s(

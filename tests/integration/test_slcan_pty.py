@@ -10,6 +10,7 @@ import pytest
 
 from smavenus.io.sim.slcan_pty import SlcanPty
 from smavenus.slcan.device import ChannelState, HostFrame
+from smavenus.testing.waiting import eventually
 
 
 async def open_host(path: str, adapter: SlcanPty | None = None) -> can.BusABC:
@@ -17,10 +18,10 @@ async def open_host(path: str, adapter: SlcanPty | None = None) -> can.BusABC:
     bus = await asyncio.to_thread(
         can.Bus, interface="slcan", channel=path, bitrate=500_000, sleep_after_open=0
     )
-    for _ in range(100):
-        if adapter is None or adapter.device.state is ChannelState.OPEN:
-            break
-        await asyncio.sleep(0.01)
+    if adapter is not None:
+        await eventually(
+            lambda: adapter.device.state is ChannelState.OPEN, 10.0, "the channel open"
+        )
     return bus
 
 
@@ -36,10 +37,7 @@ async def test_frames_flow_both_ways(tmp_path: Path) -> None:
         notifier = can.Notifier(host, [received.append], loop=asyncio.get_running_loop())
         assert adapter.send_frame(0x305, bytes.fromhex("10029CFFE600DE03"))
         host.send(can.Message(arbitration_id=0x351, data=bytes(8), is_extended_id=False))
-        for _ in range(50):
-            if received and from_host:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: received and from_host, 10.0, "a frame each way")
         notifier.stop()
         assert [(m.arbitration_id, bytes(m.data)) for m in received] == [
             (0x305, bytes.fromhex("10029CFFE600DE03"))

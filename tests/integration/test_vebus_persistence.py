@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,18 +77,43 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     started.kill_all()
 
 
-async def feed(gateway: GatewayPeer, seconds: float, first_seq: int) -> int:
-    seq = first_seq
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+async def feed(
+    gateway: GatewayPeer,
+    first_seq: int,
+    *,
+    cycles: int | None = None,
+    until: Callable[[], bool] | None = None,
+    timeout_s: float = 60.0,
+) -> int:
+    """SI cycles, ``cycles`` of them or ``until`` it holds; returns the next seq."""
+    seq, sent = first_seq, 0
+    deadline = time.monotonic() + timeout_s
+    while (cycles is None or sent < cycles) and (until is None or not until()):
+        assert time.monotonic() < deadline, f"still feeding after {timeout_s} s"
         gateway.send(inverting(seq))
-        seq += 1
-        await asyncio.sleep(CYCLE_S)
+        seq, sent = seq + 1, sent + 1
+        await asyncio.sleep(CYCLE_S)  # the SI's cadence: the scenario, not a wait for an event
     return seq
 
 
 def saved_kwh(state_file: Path) -> float:
     return float(json.loads(state_file.read_text())["energy_j"]["InverterToAcOut"]) / 3.6e6
+
+
+class Saves:
+    """The counter's values as the publisher's saves land (the file is replaced whole)."""
+
+    def __init__(self, state_file: Path) -> None:
+        self.state_file = state_file
+        self.seen: list[float] = []
+
+    def landed(self, count: int) -> bool:
+        """Whether ``count`` saves of a counter that had counted something have landed."""
+        if self.state_file.exists():
+            kwh = saved_kwh(self.state_file)
+            if kwh > 0 and (not self.seen or kwh != self.seen[-1]):
+                self.seen.append(kwh)
+        return len(self.seen) >= count
 
 
 @pytest.mark.slow
@@ -100,39 +125,48 @@ async def test_energy_survives_kill_9_and_a_clean_stop(
     gateway = await GatewayPeer().start()
     client = Client(system_bus)
 
-    # 1. Run, count, and kill -9 between two saves.
+    # 1. Run, count until two saves have landed, and kill -9 between two saves.
     process = processes.start()
-    await eventually(client.owner, timeout_s=15)
-    seq = await feed(gateway, 2.6, first_seq=1)
+    await eventually(client.owner, timeout_s=30, what="the publisher", logs=log.read_text)
+    saves = Saves(state_file)
+    seq = await feed(gateway, 1, until=lambda: saves.landed(2))
+    seq = await feed(gateway, seq, cycles=5)  # half an interval on: the next save is not due
     live_kwh = await client.value(COUNTER)
     process.send_signal(signal.SIGKILL)
-    process.wait(5)
-    assert state_file.exists(), log.read_text()
+    process.wait(30)
     saved = saved_kwh(state_file)
-    assert saved > 0
+    assert saved >= saves.seen[-1] > 0
     assert saved <= live_kwh + 1e-3  # a save never runs ahead of what was counted
-    lost_kwh = live_kwh - saved
-    # at most one save interval (plus one SI cycle and the read) may be lost
-    assert lost_kwh <= TOTAL_W * (SAVE_INTERVAL_S + 2 * CYCLE_S) / 3.6e6 + 1e-3
+    # What was lost, in seconds of counting on the publisher's own clock: what it counted
+    # since its last save, at most one save interval; plus, on a loaded machine, a save that
+    # ran late or was still being written when the kill came (then the one before it is
+    # what the disk holds): allowed one more interval, so the bound is never the machine's.
+    lost_s = (live_kwh - saved) * 3.6e6 / TOTAL_W
+    assert lost_s <= 2 * SAVE_INTERVAL_S, (lost_s, saves.seen, live_kwh)
 
     # 2. Restart: the counter resumes from the file, never lower.
     gateway.snapshot = inverting(seq, present=False)  # nothing more to count for now
     process = processes.start()
-    await eventually(client.owner, timeout_s=15)
+    await eventually(client.owner, timeout_s=30, what="the publisher again", logs=log.read_text)
     resumed = await client.value(COUNTER)
     assert resumed == pytest.approx(saved, abs=5e-4)  # published with 1 Wh resolution
 
     # 3. Count again, let the SI fall silent, stop cleanly: nothing may be lost.
-    seq = await feed(gateway, 1.0, first_seq=seq + 1)
-    await asyncio.sleep(1.3)  # the snapshot goes stale: the counter stops
+    seq = await feed(gateway, seq + 1, cycles=10)
+    # The snapshot goes stale (snapshot_max_age_s): /Connected 0, and the counter stops.
+    await eventually(lambda: _disconnected(client), 30, "the stale snapshot", log.read_text)
     frozen = await client.value(COUNTER)
     assert frozen > resumed
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0, log.read_text()
     assert saved_kwh(state_file) == pytest.approx(frozen, abs=5e-4)
     process = processes.start()
-    await eventually(client.owner, timeout_s=15)
+    await eventually(client.owner, timeout_s=30, what="the publisher", logs=log.read_text)
     assert await client.value(COUNTER) == frozen
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
     await gateway.stop()
+
+
+async def _disconnected(client: Client) -> bool:
+    return bool(await client.value("/Connected") == 0)

@@ -31,7 +31,8 @@ from tests.integration.vebus_peers import (
     Client,
     GatewayPeer,
     Publisher,
-    settle,
+    flushed,
+    routed,
 )
 from tests.unit.vebus.si import gateway_health, scene, snapshot
 
@@ -72,7 +73,7 @@ async def client(system_bus: MessageBus) -> Client:
 
 async def running(cfg: AppConfig, client: Client) -> Publisher:
     publisher = Publisher(cfg)
-    await eventually(client.owner)
+    await eventually(client.owner, 30, "the publisher on the bus")
     return publisher
 
 
@@ -124,37 +125,49 @@ async def test_one_items_changed_per_si_cycle_with_only_what_changed(
     gateway.send_health(gateway_health(sent=time.monotonic()))
     cycle(gateway, 1, battery_a_sma=-10.0)
     await eventually(client.items_changed)
-    await settle()
+    await flushed(client)
     client.signals.clear()
+    # The gateway's messages reach the publisher in the order sent, and the publisher sends
+    # one ItemsChanged per snapshot that changed something: what arrives up to the reply
+    # after a snapshot's own signal is all that the messages before it cost.
     gateway.send_health(gateway_health(sent=time.monotonic()))  # cached: costs no message
-    await settle()
-    assert client.signals == []
     cycle(gateway, 2, battery_a_sma=-20.0)  # only the battery current differs
-    await settle()
+    await eventually(client.items_changed, what="cycle 2's ItemsChanged")
+    await flushed(client)
     assert [(m.member, m.path) for m in client.signals] == [("ItemsChanged", "/")]
     (changed,) = client.items_changed()
     assert set(changed) == {"/Dc/0/Current", "/Dc/0/Power"}
     assert changed["/Dc/0/Current"] == {"Value": Variant("d", 20.0), "Text": Variant("s", "20.0 A")}
     client.signals.clear()
     cycle(gateway, 3, battery_a_sma=-20.0)  # nothing changes: nothing is sent
-    await settle()
-    assert client.signals == []
+    cycle(gateway, 4, battery_a_sma=-30.0)  # the marker: this one changes the current
+    await eventually(client.items_changed, what="cycle 4's ItemsChanged")
+    await flushed(client)
+    (changed,) = client.items_changed()  # cycle 4's alone: cycle 3 sent nothing
+    assert changed["/Dc/0/Current"]["Value"] == Variant("d", 30.0)
     await publisher.stop()
 
 
 async def test_saving_the_counters_sends_nothing_on_the_bus(
     tmp_path: Path, gateway: GatewayPeer, client: Client
 ) -> None:
-    publisher = await running(config(tmp_path, state_save_interval_s=1.0), client)
+    # The snapshot stays fresh however long a loaded machine takes to save (60 s).
+    cfg = config(tmp_path, state_save_interval_s=1.0, snapshot_max_age_s=60.0)
+    publisher = await running(cfg, client)
     state_file = tmp_path / "vebus-sma_can0.json"
     cycle(gateway, 1, inv_w=(3000,), ext_w=(0,), ext_v=(0,))
     await eventually(client.items_changed)
-    cycle(gateway, 2, inv_w=(3000,), ext_w=(0,), ext_v=(0,))
-    await settle()
+    cycle(gateway, 2, inv_w=(3000,), ext_w=(0,), ext_v=(0,), battery_v=52.9)
+    await eventually(lambda: _equals(client.value("/Dc/0/Voltage"), 52.9), what="cycle 2")
+    await flushed(client)
     client.signals.clear()
     saved_before = state_file.stat().st_mtime_ns if state_file.exists() else 0
-    await asyncio.sleep(1.5)  # a save falls due; the snapshot (5 s) does not go stale
-    assert state_file.stat().st_mtime_ns > saved_before
+
+    def saved() -> bool:
+        return state_file.exists() and state_file.stat().st_mtime_ns > saved_before
+
+    await eventually(saved, 30, "a save falling due")
+    await flushed(client)  # anything the save had sent would be here now
     assert client.signals == []
     await publisher.stop()
 
@@ -228,12 +241,12 @@ async def test_the_name_appears_only_after_the_paths_answer(
     seen: list[Any] = []
 
     async def scan_on_appearance() -> None:
-        await eventually(lambda: client.owner_changes, timeout_s=10)
+        await eventually(lambda: client.owner_changes, timeout_s=30)
         seen.append(await client.items())  # what dbusmonitor does on NameOwnerChanged
 
     scanning = asyncio.create_task(scan_on_appearance())
     publisher = Publisher(config(tmp_path))
-    await asyncio.wait_for(scanning, 10)
+    await asyncio.wait_for(scanning, 30)
     (items,) = seen
     assert items["/DeviceInstance"]["Value"] == Variant("i", 276)
     # the gateway's latest snapshot was fetched before the name was taken
@@ -248,10 +261,10 @@ async def test_stale_snapshot_makes_values_invalid_and_disconnects(
     publisher = await running(config(tmp_path, snapshot_max_age_s=0.5), client)
     cycle(gateway, 1)
     await eventually(client.items_changed)
-    assert await client.value("/Connected") == 1
+    await flushed(client)
     client.signals.clear()
-    await asyncio.sleep(0.8)  # the gateway says nothing more
-    assert await client.value("/Connected") == 0
+    # The gateway says nothing more: the snapshot ages past 0.5 s on the publisher's clock.
+    await eventually(lambda: _equals(client.value("/Connected"), 0), what="the stale snapshot")
     assert await client.value("/Dc/0/Voltage") is None
     assert await client.text("/Dc/0/Voltage") == "---"
     (changed,) = client.items_changed()  # the timer published the change by itself
@@ -324,7 +337,7 @@ async def test_a_name_taken_during_reregistration_makes_the_publisher_exit(
     reply = await queued.request_name(SERVICE, NameFlag(0))  # waits in the daemon's queue
     assert reply is RequestNameReply.IN_QUEUE
     settings.set_local(INSTANCE_SETTING, "vebus:281")  # release hands the name to the queue
-    assert await asyncio.wait_for(publisher.task, 10) == 1  # off the bus: let it restart us
+    assert await asyncio.wait_for(publisher.task, 30) == 1  # off the bus: let it restart us
     queued.disconnect()
 
 
@@ -402,10 +415,16 @@ async def test_only_the_gateway_is_believed(
         )
     )
     gateway.endpoint._emit(names.SNAPSHOT_SIGNAL, '{"seq": "not a snapshot"}')
-    await settle()
-    assert await client.value("/Dc/0/Voltage") == 52.8
+    # Both were routed before the real gateway's next snapshot, so the publisher had them
+    # first: once that one shows, the forgery and the garbage have had their chance.
+    assert gateway.endpoint._bus is not None  # private, but the test is the gateway
+    await routed(impostor)
+    await routed(gateway.endpoint._bus)
     cycle(gateway, 2, battery_v=53.1)  # the real gateway is still heard
     await eventually(lambda: _equals(client.value("/Dc/0/Voltage"), 53.1))
+    await flushed(client)
+    shown = [c["/Dc/0/Voltage"]["Value"] for c in client.items_changed() if "/Dc/0/Voltage" in c]
+    assert Variant("d", 60.0) not in shown  # the forged 60 V never reached the paths
     await publisher.stop()
     impostor.disconnect()
 
@@ -429,7 +448,7 @@ async def test_the_publisher_exits_non_zero_when_the_bus_goes(
     bus = await connect_system_bus()
     publisher = await running(config(tmp_path), Client(bus))
     dbus_daemon.stop()  # the supervisor must restart us: exit status 1
-    assert await asyncio.wait_for(publisher.task, 10) == 1
+    assert await asyncio.wait_for(publisher.task, 30) == 1
     assert (tmp_path / "vebus-sma_can0.json").exists()  # the state was saved on the way out
 
 
@@ -439,5 +458,5 @@ async def test_a_second_publisher_for_the_same_si_refuses_to_start(
     publisher = await running(config(tmp_path), client)
     second = Publisher(config(tmp_path / "other"))
     with pytest.raises(RuntimeError, match="already owned"):
-        await asyncio.wait_for(second.task, 10)
+        await asyncio.wait_for(second.task, 30)
     await publisher.stop()

@@ -44,7 +44,7 @@ class GatewayPeer:
     async def start(self) -> GatewayPeer:
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.endpoint.run(self._stop))
-        await asyncio.wait_for(self.endpoint.connected.wait(), 5)
+        await asyncio.wait_for(self.endpoint.connected.wait(), 30)
         return self
 
     async def stop(self) -> None:
@@ -70,7 +70,7 @@ class Publisher:
 
     async def stop(self) -> int:
         self.stop_event.set()
-        return await asyncio.wait_for(self.task, 10)
+        return await asyncio.wait_for(self.task, 30)
 
 
 class Client:
@@ -132,9 +132,16 @@ class Client:
         return str(owner)
 
 
-async def settle(seconds: float = 0.2) -> None:
-    """Let signals in flight arrive (a round trip through the bus daemon is ~1 ms)."""
-    await asyncio.sleep(seconds)
+async def flushed(client: Client) -> None:
+    """Every signal the publisher sent before now has reached ``client``: a method reply from
+    the publisher's connection comes after them (one sender, one receiver: in order)."""
+    await client.value("/DeviceInstance")
+
+
+async def routed(bus: MessageBus) -> None:
+    """Every message ``bus`` sent before now has been routed by the bus daemon (which takes
+    one connection's messages in order): a round trip to the daemon itself."""
+    await call(bus, *DBUS, "GetId")
 
 
 async def client_bus() -> MessageBus:

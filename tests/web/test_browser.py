@@ -23,6 +23,7 @@ from smavenus.io.dbus.busitem import BUSITEM
 from smavenus.ipc import names
 from smavenus.testing.browser import Browser, chromium_command
 from smavenus.testing.stack import Stack
+from smavenus.testing.waiting import eventually
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,14 +90,15 @@ async def test_the_page_shows_the_simulators_values_and_updates_without_reload(
     await live_page(browser, stack)
     await browser.evaluate("window.__sameDocument = true")
     first = await browser.evaluate("document.getElementById('link').dataset.updated")
+    # Each waited for: a part of the page may still show "—" when the first values come.
     shown_v = await browser.wait_for(
         "parseFloat(document.getElementById('battery-voltage').textContent)"
     )
+    shown_soc = await browser.wait_for("parseFloat(document.getElementById('soc').textContent)")
     truth = await asyncio.to_thread(stack.sim.status)
     assert abs(shown_v - truth["battery_voltage_v"]) < 0.5, (shown_v, truth)
-    shown_soc = float(await browser.evaluate("document.getElementById('soc').textContent"))
     assert abs(shown_soc - truth["true_soc_pct"]) < 2.0, (shown_soc, truth["true_soc_pct"])
-    out_v = await browser.evaluate(
+    out_v = await browser.wait_for(
         "parseFloat(document.querySelector('#si-line-1 td:nth-child(2)').textContent)"
     )
     assert 200 < out_v < 260  # the simulated SI's AC1 (230 V preset)
@@ -161,10 +163,23 @@ async def test_an_action_takes_effect(stack: Stack, browser: Browser) -> None:
     )
     status = await controller_status(stack)
     assert status["charge_state"] == "bulk"
-    web_log = stack.log_tail("smavenus-web", 50)
-    assert 'event=web_action_done action=full_charge by="web local@127.0.0.1"' in web_log
-    controller_log = stack.log_tail("smavenus-bms-controller", 200)
-    assert "event=request_handled request=StartFullCharge" in controller_log
+    # Both logged before the answer; multilog writes them to the files a moment later.
+    await eventually(
+        lambda: (
+            'event=web_action_done action=full_charge by="web local@127.0.0.1"'
+            in stack.log_tail("smavenus-web", 50)
+        ),
+        30,
+        "the web's log line",
+    )
+    await eventually(
+        lambda: (
+            "event=request_handled request=StartFullCharge"
+            in stack.log_tail("smavenus-bms-controller", 200)
+        ),
+        30,
+        "the controller's log line",
+    )
 
 
 async def test_a_cancelled_action_does_nothing(stack: Stack, browser: Browser) -> None:

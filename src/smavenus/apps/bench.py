@@ -35,6 +35,7 @@ from smavenus.io.dbus import (
 )
 from smavenus.io.dbus.busitem import BUSITEM, from_variant
 from smavenus.io.dbus.peer_feed import PeerFeed
+from smavenus.io.tasks import OwnedTasks
 from smavenus.ipc import feeds
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.liveview import ViewState, render
@@ -64,7 +65,7 @@ class LiveView:
         )
         self._vebus_watch: NameOwnerWatcher | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("live_view")  # a redraw that fails is logged, with its traceback
 
     async def start(self) -> None:
         for feed in self._feeds:
@@ -75,6 +76,7 @@ class LiveView:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        await self._tasks.cancel_all()
         for part in (*self._feeds, self._items):
             with contextlib.suppress(DBusError, asyncio.TimeoutError, OSError):
                 await part.stop()
@@ -127,9 +129,7 @@ class LiveView:
     # -- drawing --------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        task = asyncio.ensure_future(self._refresh())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._refresh(), "refresh")
         self._timer = asyncio.get_running_loop().call_later(1.0, self._tick)
 
     async def _refresh(self) -> None:

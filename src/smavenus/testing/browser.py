@@ -27,6 +27,8 @@ from typing import Any
 
 import aiohttp
 
+from smavenus.io.tasks import OwnedTasks
+
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -59,6 +61,7 @@ class Browser:
         self._ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("browser", on_failure=self._reader_failed)
         self.console: list[str] = []  #: console messages and uncaught exceptions of the page
 
     async def __aenter__(self) -> Browser:
@@ -70,7 +73,7 @@ class Browser:
             targets = await reply.json()
         page = next(t for t in targets if t["type"] == "page")
         self._ws = await self._session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
-        self._reader = asyncio.create_task(self._read())
+        self._reader = self._tasks.spawn(self._read(), "devtools_reader")
         for domain in ("Page", "Runtime"):
             await self.send(f"{domain}.enable")
         await self.resize(width, height)
@@ -129,6 +132,13 @@ class Browser:
                 self.console.append(" ".join(words))
             elif data.get("method") == "Runtime.exceptionThrown":
                 self.console.append("exception: " + json.dumps(data["params"]["exceptionDetails"]))
+
+    def _reader_failed(self, _task: str, exc: BaseException) -> None:
+        """No reply can come any more: every request waiting for one fails now, not later."""
+        replies, self._replies = self._replies, {}
+        for future in replies.values():
+            if not future.done():
+                future.set_exception(BrowserError(f"the DevTools reader failed: {exc!r}"))
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         assert self._ws is not None

@@ -27,7 +27,14 @@ import structlog
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.dbus import MethodError, MethodRouter, connect_system_bus, new_signal, request_name
+from smavenus.io.dbus import (
+    MethodError,
+    MethodRouter,
+    connect_system_bus,
+    emit,
+    new_signal,
+    request_name,
+)
 from smavenus.io.dbus.busitem import BUSITEM, INVALID, from_variant
 from smavenus.io.dbus.localsettings import SETTINGS_INTERFACE, SETTINGS_SERVICE
 from smavenus.io.files import write_atomically
@@ -204,7 +211,7 @@ class LocalSettingsStandIn:
     def _changed(self, path: str) -> None:
         setting = self.settings[path]
         body = {"Value": setting.variant(setting.value), "Text": Variant("s", str(setting.value))}
-        self.bus.send(new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [body]))
+        emit(self.bus, new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [body]))
         self._save()
 
     # -- D-Bus handlers -------------------------------------------------------------------------

@@ -201,7 +201,7 @@ class Stack:
                 raise TimeoutError(f"services not up: {self.describe()}")
             time.sleep(0.1)
 
-    def wait_restarted(self, service: str, old_pid: int, timeout_s: float = 10.0) -> int:
+    def wait_restarted(self, service: str, old_pid: int, timeout_s: float = 30.0) -> int:
         deadline = time.monotonic() + timeout_s
         while True:
             pid = self.pid(service)

@@ -12,11 +12,14 @@ T = TypeVar("T")
 
 #: Between two tries: well below the periods tests wait on (a BMS period is at least 0.2 s).
 POLL_INTERVAL_S = 0.01
+#: The default deadline: generous, since it costs time only when a test fails, and a test
+#: must not fail because the machine is loaded (the suite is run with both cores busy).
+DEFAULT_TIMEOUT_S = 10.0
 
 
 async def eventually(
     predicate: Callable[[], T | Awaitable[T]],
-    timeout_s: float = 5.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     what: str = "condition",
     logs: Callable[[], str] | None = None,
 ) -> T:

@@ -32,6 +32,7 @@ from smavenus.controller.inputs import BmsSample, MonitorSample, SystemSample, f
 from smavenus.io.dbus.busitem import BUSITEM, from_variant
 from smavenus.io.dbus.follower import ServiceFollower
 from smavenus.io.dbus.primitives import DBUS_NAME, DBUS_PATH, SignalSubscription, call
+from smavenus.io.tasks import OwnedTasks
 
 log = structlog.get_logger(__name__)
 
@@ -215,14 +216,14 @@ class SelectedService:
         self._follower: ServiceFollower | None = None
         self._names: SignalSubscription | None = None
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(role)
 
     async def start(self) -> None:
         if self.configured:
             log.info(f"{self.role}_configured", service=self.configured)
             await self._follow(self.configured)
             return
-        self._system.listeners.append(lambda: self._spawn(self._resolve()))
+        self._system.listeners.append(self._resolve_soon)
         self._names = SignalSubscription(
             self.bus, DBUS_NAME, "NameOwnerChanged", self._name_changed,
             path=DBUS_PATH, sender=DBUS_NAME,
@@ -231,8 +232,7 @@ class SelectedService:
         await self._resolve()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         if self._names is not None:
             await self._names.stop()
         if self._follower is not None:
@@ -243,12 +243,10 @@ class SelectedService:
             return
         name = str(msg.body[0])
         if name.startswith(BATTERY_CLASS + ".") and name != self.service:
-            self._spawn(self._resolve())  # a battery appeared or left: the choice may change
+            self._resolve_soon()  # a battery appeared or left: the choice may change
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _resolve_soon(self) -> None:
+        self._tasks.spawn(self._resolve(), "resolve")
 
     async def _resolve(self) -> None:
         async with self._lock:

@@ -25,6 +25,7 @@ from smavenus.io.dbus import (
     ERROR_INVALID_ARGS,
     MethodError,
     MethodRouter,
+    emit,
     new_signal,
     request_name,
 )
@@ -105,7 +106,7 @@ class ControllerService:
             signal = new_signal(
                 names.CONTROLLER_PATH, names.CONTROLLER_INTERFACE, member, "s", [payload]
             )
-            self.bus.send(signal)
+            emit(self.bus, signal)
         self.sent += 1
 
     @staticmethod

@@ -19,6 +19,7 @@ from smavenus.controller import ChargeController
 from smavenus.controller.inputs import UserDvccLimits, finite
 from smavenus.controller.settings import BY_KEY, BY_PATH, SETTINGS, bounds, to_setting
 from smavenus.io.dbus.localsettings import LocalSettings, SettingSpec
+from smavenus.io.tasks import OwnedTasks
 
 log = structlog.get_logger("smavenus.bms_controller")
 
@@ -62,7 +63,7 @@ class SettingsBridge:
         self.toml = controller.cfg.controller
         self._pending: dict[str, Any] = {}
         self._flush_scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("controller_settings")
         self.settings = LocalSettings(
             bus,
             setting_specs(controller),
@@ -104,8 +105,7 @@ class SettingsBridge:
         self.controller.toml_settings = now
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         await self.settings.stop()
 
     def _available(self, available: bool) -> None:
@@ -167,12 +167,7 @@ class SettingsBridge:
                 kept=kept,
             )
             setting = next(s for s in SETTINGS if s.key == key)
-            self._spawn(self.settings.set(setting.path, to_setting(key, kept)))
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self.settings.set(setting.path, to_setting(key, kept)), "write_back")
 
     def _timezone(self, value: Any) -> None:
         tz = zone(value)

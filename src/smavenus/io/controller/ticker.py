@@ -19,6 +19,7 @@ from smavenus.controller.continuity import same_state, saved_state
 from smavenus.controller.state import ControllerState
 from smavenus.io.controller.service import ControllerService
 from smavenus.io.files import StateFile
+from smavenus.io.tasks import OwnedTasks
 
 log = structlog.get_logger("smavenus.bms_controller")
 
@@ -40,7 +41,8 @@ class Ticker:
         self._handle: asyncio.TimerHandle | None = None
         self._seq = 0
         self._saved: ControllerState | None = None
-        self._tasks: set[asyncio.Task[bool]] = set()
+        # A save that fails other than by OSError (which StateFile logs) is a bug: stop.
+        self._tasks = OwnedTasks("controller_ticker", on_failure=lambda _task, exc: fail(exc))
         self._loop = asyncio.get_running_loop()
 
     def start(self) -> None:
@@ -88,6 +90,4 @@ class Ticker:
         if self._saved is not None and same_state(state, self._saved):
             return
         self._saved = state
-        task = asyncio.ensure_future(self.state_file.save(state))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.state_file.save(state), "save_state")

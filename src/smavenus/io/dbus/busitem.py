@@ -28,7 +28,14 @@ import structlog
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.dbus import ERROR_INVALID_ARGS, MethodError, MethodRouter, new_signal, request_name
+from smavenus.io.dbus import (
+    ERROR_INVALID_ARGS,
+    MethodError,
+    MethodRouter,
+    emit,
+    new_signal,
+    request_name,
+)
 from smavenus.victron.items import ItemSpec, ItemStore, ItemType, SetResult, default_text
 
 log = structlog.get_logger(__name__)
@@ -125,11 +132,12 @@ class BusItemService:
         if not changed:
             return
         body = {path: self._entry(path) for path in changed}
-        self.bus.send(new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [body]))
+        emit(self.bus, new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [body]))
         self.signals_sent += 1
 
     def _send_properties_changed(self, path: str) -> None:
-        self.bus.send(new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [self._entry(path)]))
+        signal = new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [self._entry(path)])
+        emit(self.bus, signal)
         self.signals_sent += 1
 
     def _entry(self, path: str) -> dict[str, Variant]:

@@ -23,6 +23,7 @@ from dbus_fast.errors import DBusError
 
 from smavenus.io.dbus.busitem import BUSITEM, from_variant
 from smavenus.io.dbus.primitives import NameOwnerWatcher, SignalSubscription, call
+from smavenus.io.tasks import OwnedTasks
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +48,7 @@ class ServiceFollower:
         self._on_change = on_change
         self._poll_after_s = poll_after_s
         self._poll_handle: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(f"follower:{name}")
         self._watcher = NameOwnerWatcher(bus, (name,), on_change=self._owner_changed)
         self._subscriptions = [
             SignalSubscription(
@@ -72,8 +73,7 @@ class ServiceFollower:
     async def stop(self) -> None:
         if self._poll_handle is not None:
             self._poll_handle.cancel()
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         for subscription in self._subscriptions:
             await subscription.stop()
         await self._watcher.stop()
@@ -112,12 +112,7 @@ class ServiceFollower:
     def _poll(self) -> None:
         self._poll_handle = None
         if self.owner:
-            self._spawn(self.scan())
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self.scan(), "poll")
 
     def _owner_changed(self, _name: str, old: str | None, new: str | None) -> None:
         if new is None:
@@ -126,7 +121,7 @@ class ServiceFollower:
             self._on_change()
             return
         log.info("service_appeared", service=self.name, owner=new, replaced=old)
-        self._spawn(self.scan())
+        self._tasks.spawn(self.scan(), "scan")
 
     def _items_changed(self, msg: Message) -> None:
         if msg.sender != self.owner or msg.signature != "a{sa{sv}}":

@@ -21,6 +21,7 @@ from dbus_fast.errors import DBusError
 from pydantic import ValidationError
 
 from smavenus.io.dbus import NameOwnerWatcher, SignalSubscription, call
+from smavenus.io.tasks import OwnedTasks
 from smavenus.ipc.feeds import Feed
 from smavenus.ipc.messages import Message as IpcMessage
 
@@ -51,7 +52,7 @@ class PeerFeed(Generic[M]):
         self.accepted = 0
         self.rejected = 0
         self.unauthorized = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(f"peer_feed:{feed.signal}")
 
     async def start(self) -> None:
         await self._watcher.start()  # first: no signal is judged before the owner is known
@@ -62,8 +63,7 @@ class PeerFeed(Generic[M]):
             log.info("peer_absent", peer=self.bus_name, signal=self.signal)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         await self._subscription.stop()
         await self._watcher.stop()
 
@@ -85,9 +85,7 @@ class PeerFeed(Generic[M]):
             log.warning("peer_gone", peer=self.bus_name, signal=self.signal, owner=old)
             return
         log.info("peer_appeared", peer=self.bus_name, signal=self.signal, owner=new)
-        task = asyncio.ensure_future(self.fetch())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.fetch(), "fetch")
 
     def _on_signal(self, msg: Message) -> None:
         if not self._watcher.owns(msg.sender, self.bus_name):

@@ -23,6 +23,8 @@ from dbus_fast import BusType, Message, MessageFlag, MessageType, NameFlag, Requ
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
+from smavenus.io.tasks import OwnedTasks
+
 log = structlog.get_logger(__name__)
 
 DBUS_NAME = "org.freedesktop.DBus"
@@ -82,6 +84,21 @@ def new_signal(path: str, interface: str, member: str, signature: str, body: lis
         body=body,
         flags=MessageFlag.NO_REPLY_EXPECTED,
     )
+
+
+def emit(bus: MessageBus, signal: Message) -> None:
+    """Send a signal without waiting for the write.
+
+    A write that fails ends the connection, and its owner reports that (the services exit
+    on ``dbus_connection_lost``, the gateway reconnects); the future's exception is taken
+    here so that asyncio does not report it a second time when the future is collected.
+    """
+    bus.send(signal).add_done_callback(_outcome_taken)
+
+
+def _outcome_taken(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def request_name(bus: MessageBus, name: str) -> None:
@@ -256,7 +273,7 @@ class NameOwnerWatcher:
     on_change: OwnerCallback | None = None
     owners: dict[str, str | None] = field(default_factory=dict)
     _subscription: SignalSubscription | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: OwnedTasks = field(default_factory=lambda: OwnedTasks("name_owner_watcher"))
 
     async def start(self) -> None:
         self._subscription = SignalSubscription(
@@ -305,6 +322,4 @@ class NameOwnerWatcher:
         if self.on_change is not None:
             result = self.on_change(name, old or None, new or None)
             if asyncio.iscoroutine(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(result, f"on_change:{name}")

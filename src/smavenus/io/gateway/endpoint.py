@@ -32,6 +32,7 @@ from smavenus.io.dbus import (
     NameOwnerWatcher,
     SignalSubscription,
     connect_system_bus,
+    emit,
     new_signal,
     request_name,
 )
@@ -87,7 +88,7 @@ class GatewayDbus:
         if bus is None or not bus.connected:
             return  # the latest state is there for GetSnapshot/GetHealth after reconnecting
         signal = new_signal(names.GATEWAY_PATH, names.GATEWAY_INTERFACE, member, "s", [payload])
-        bus.send(signal).add_done_callback(_ignore_result)
+        emit(bus, signal)  # a signal to a bus that just dropped: the reconnect path reports it
 
     # -- connection -----------------------------------------------------------------------
 
@@ -223,12 +224,6 @@ def _call_or_fail(action: Callable[[], None]) -> None:
 def _disconnected(bus: MessageBus) -> Coroutine[Any, Any, None]:
     result: Coroutine[Any, Any, None] = bus.wait_for_disconnect()  # type: ignore[no-untyped-call]  # unannotated in dbus-fast
     return result
-
-
-def _ignore_result(future: asyncio.Future[None]) -> None:
-    # A signal to a bus that just dropped: the reconnect path reports the outage.
-    if not future.cancelled():
-        future.exception()
 
 
 async def _wait_or_stop(stop: asyncio.Event, delay_s: float) -> bool:

@@ -35,6 +35,7 @@ from smavenus.io.can.opening import BusSpec
 from smavenus.io.can.threads import monotonic_deadline_to_loop
 from smavenus.io.gateway.command_file import CommandPersister
 from smavenus.io.gateway.link import CanLink
+from smavenus.io.tasks import OwnedTasks
 from smavenus.ipc.messages import BmsCommand, GatewayHealth, SiSnapshot
 from smavenus.protocol import OnOffCommand, QuickStop, RemoteOnOff, encode
 
@@ -49,6 +50,14 @@ class Publisher(Protocol):
 
 def instant() -> Instant:
     return Instant(time.monotonic(), time.time())
+
+
+def _escalate(task: str, exc: BaseException) -> None:
+    """A task of ours failed (a bug): the loop's handler decides, as for any callback (the
+    gateway's ends the process: ``run_service(fail_fast=True)``)."""
+    asyncio.get_running_loop().call_exception_handler(
+        {"message": f"task {task} failed", "exception": exc}
+    )
 
 
 def describe(exc: BaseException) -> str:
@@ -72,6 +81,7 @@ class GatewayRuntime:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_for = math.inf
         self._open_task: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("gateway_runtime", on_failure=_escalate)
         self._loop: asyncio.AbstractEventLoop | None = None
         #: What the watchdog sends if the loop hangs; refreshed with every frame set.
         self.safe_frames: FrameSet = core.safe_frames(clock())
@@ -217,7 +227,7 @@ class GatewayRuntime:
 
     def _start_open(self) -> None:
         if self._open_task is None or self._open_task.done():
-            self._open_task = asyncio.get_running_loop().create_task(self._open())
+            self._open_task = self._tasks.spawn(self._open(), "open_bus")
 
     async def _open(self) -> None:
         try:

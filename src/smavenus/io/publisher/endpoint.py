@@ -21,7 +21,14 @@ import structlog
 from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 
-from smavenus.io.dbus import ERROR_FAILED, MethodError, MethodRouter, new_signal, request_name
+from smavenus.io.dbus import (
+    ERROR_FAILED,
+    MethodError,
+    MethodRouter,
+    emit,
+    new_signal,
+    request_name,
+)
 from smavenus.ipc import names
 from smavenus.vebus.dvcc import DvccRecord
 
@@ -78,14 +85,15 @@ class PublisherEndpoint:
         message = self.record.message(time.monotonic(), time.time())
         self.latest_json = message.model_dump_json()
         if self.registered and self.bus.connected:
-            self.bus.send(
+            emit(
+                self.bus,
                 new_signal(
                     names.PUBLISHER_PATH,
                     names.PUBLISHER_INTERFACE,
                     names.DVCC_WRITES_SIGNAL,
                     "s",
                     [self.latest_json],
-                )
+                ),
             )
             self.sent += 1
 

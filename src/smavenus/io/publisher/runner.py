@@ -17,6 +17,7 @@ import structlog
 
 from smavenus.io.files import StateFile
 from smavenus.io.publisher.service import VebusDbusService
+from smavenus.io.tasks import OwnedTasks
 from smavenus.ipc.messages import ControllerStatus, GatewayHealth, SiSnapshot
 from smavenus.vebus.core import VebusCore
 from smavenus.vebus.enums import VebusState
@@ -44,6 +45,7 @@ class VebusRunner:
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._saving: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("vebus_runner")
         self._closed = False
 
     # -- inputs ----------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class VebusRunner:
             return  # the write under way re-arms the timer when it is done
         state = self.core.state()
         self.core.saved(now)
-        self._saving = self.loop.create_task(self._write(state))
+        self._saving = self._tasks.spawn(self._write(state), "save_state")
 
     async def _write(self, state: PublisherState) -> None:
         try:

@@ -37,6 +37,7 @@ from dbus_fast.aio import MessageBus
 from smavenus.io.dbus import call
 from smavenus.io.dbus.busitem import BusItemService
 from smavenus.io.dbus.localsettings import LocalSettings, SettingSpec
+from smavenus.io.tasks import OwnedTasks
 from smavenus.ipc import names
 from smavenus.ipc.messages import DVCC_WRITE_PATHS
 from smavenus.vebus.core import VebusCore
@@ -126,7 +127,7 @@ class VebusDbusService:
         #: must exit so its supervisor restarts it (it is no longer on the bus).
         self.lost = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("vebus_service")
 
     @property
     def name(self) -> str:
@@ -161,8 +162,7 @@ class VebusDbusService:
         return self.service.publish(values)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if self.settings is not None:
             await self.settings.stop()
         if self.registered and self.bus.connected:
@@ -201,12 +201,12 @@ class VebusDbusService:
         if path == "/CustomName":
             self.core.set_custom_name(value or "")
             if self.settings is not None and self.settings.available:
-                self._spawn(self._store_setting(self._name_path, value or ""))
+                self._tasks.spawn(self._store_setting(self._name_path, value or ""), "store_name")
         elif path == "/Mode":
-            self._spawn(self._switch(Mode(value)))
+            self._tasks.spawn(self._switch(Mode(value)), "switch_mode")
         elif path == "/RedetectSystem" and value == 1:
             self.core.redetect()  # its event is logged by the runner with the next cycle
-            self._spawn(self._redetect_done())
+            self._tasks.spawn(self._redetect_done(), "redetect")
 
     async def _redetect_done(self) -> None:
         # Like a Multi: the button's path reads 1 while it works and 0 when done; here the
@@ -246,7 +246,7 @@ class VebusDbusService:
                 )
                 self.store.update({"/DeviceInstance": instance})
                 if self.registered:
-                    self._spawn(self._reregister())
+                    self._tasks.spawn(self._reregister(), "reregister")
         elif path == self._name_path:
             name = str(value)
             if name != self.store["/CustomName"]:
@@ -263,13 +263,3 @@ class VebusDbusService:
                 self.lost.set()
                 return
         log.info("vebus_service_reregistered", device_instance=self.device_instance)
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("vebus_task_failed", error=repr(task.exception()))

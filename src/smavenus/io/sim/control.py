@@ -60,6 +60,8 @@ class ControlServer:
                 await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass
+        except Exception as exc:  # asyncio would keep it in a task nobody awaits
+            log.error("control_client_failed", error=repr(exc), exc_info=exc)
         finally:
             if task is not None:
                 self._clients.discard(task)
@@ -72,6 +74,9 @@ class ControlServer:
         except (BadRequestError, ValueError) as exc:
             log.info("control_request_refused", reason=str(exc))
             return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a bug behind the socket: logged here, answered, not lost
+            log.error("control_request_failed", error=repr(exc), exc_info=exc)
+            return {"ok": False, "error": f"internal error: {exc!r}"}
         return {"ok": True, **body}
 
 

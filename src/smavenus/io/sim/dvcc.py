@@ -24,6 +24,7 @@ from dbus_fast.errors import DBusError
 
 from smavenus.io.dbus import DBUS_NAME, DBUS_PATH, call
 from smavenus.io.dbus.busitem import BUSITEM, INVALID, from_variant
+from smavenus.io.tasks import OwnedTasks
 from smavenus.sim.dvcc import (
     DVCC_OFF,
     VEBUS_MAX_CHARGE_CURRENT,
@@ -106,21 +107,20 @@ class DvccWriter:
         self._last_current: LastCurrent = Unset.NOTSET
         self._failing: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("dvcc")
         self.ticks = 0  #: periods passed (stalled or off included)
         self._tick_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
+            self._task = self._tasks.spawn(self._run(), "cycles")
 
     async def stop(self) -> None:
         for _target, future in self._tick_waiters:
             future.cancel()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
             self._task = None
+            await self._tasks.cancel_all()  # a failure was logged when it happened
 
     async def wait_ticks(self, count: int) -> None:
         """Return once ``count`` more periods have passed: a window in which an enabled,

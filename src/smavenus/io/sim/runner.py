@@ -18,10 +18,9 @@ Use it from a test::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -32,6 +31,7 @@ from smavenus.io.sim.control import ControlServer
 from smavenus.io.sim.links import SiLink
 from smavenus.io.sim.venus import SimVenus
 from smavenus.io.sim.victron import SimBatteryService, SimSystemCalc
+from smavenus.io.tasks import OwnedTasks
 from smavenus.sim.bms import BmsUpdate
 from smavenus.sim.clock import SimClock
 from smavenus.sim.control import ApplyRequest, answer
@@ -85,7 +85,7 @@ class SimRunner:
         self._control: ControlServer | None = None
         self._file: IO[str] | None = None
         self._frames_file: IO[str] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("simulator")
         self._time_waiters: list[tuple[float, asyncio.Future[None]]] = []
         self._event_waiters: list[tuple[Callable[[SimEvent], bool], asyncio.Future[SimEvent]]] = []
         self._stopped = False
@@ -128,9 +128,7 @@ class SimRunner:
             self._timer = None
         if self.clock.running:
             self._advance()
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception):
-                await task
+        await self._tasks.wait()  # edge actions under way (a failure is logged, not raised)
         await self.link.stop()
         if self.venus is not None:
             await self.venus.stop()
@@ -263,7 +261,7 @@ class SimRunner:
                 if self.venus is not None:
                     self.venus.bms_update(output.values)
             elif isinstance(output, EdgeAction):
-                self._spawn(self._edge(output))
+                self._tasks.spawn(self._edge(output), f"edge_action:{output.target}")
 
     def _dvcc_cycle(self, service: str | None, written: Any, failure: str | None) -> None:
         """DVCC ran (wall-clock): recorded at the simulated time it ran at."""
@@ -281,21 +279,10 @@ class SimRunner:
         elif self.venus is None or not await self.venus.edge(action):
             log.warning("edge_action_ignored", target=action.target, reason="not running")
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("edge_action_failed", error=repr(task.exception()))
-
     async def _flush_and_wait(self) -> None:
         self._flush()
         self._arm()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()
 
     async def _handle_control(self, request: Any) -> dict[str, Any]:
         if isinstance(request, ApplyRequest):

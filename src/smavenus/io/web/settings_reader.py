@@ -24,6 +24,7 @@ from smavenus.controller.settings import SETTINGS, SETTINGS_PREFIX
 from smavenus.io.dbus import NameOwnerWatcher, SignalSubscription, call
 from smavenus.io.dbus.busitem import BUSITEM, from_variant
 from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
+from smavenus.io.tasks import OwnedTasks
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +43,7 @@ class SettingsReader:
             bus, BUSITEM, "PropertiesChanged", self._properties_changed, sender=SETTINGS_SERVICE
         )
         self._last_read = -REFRESH_INTERVAL_S
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("web_settings_reader")
 
     @property
     def available(self) -> bool:
@@ -55,8 +56,7 @@ class SettingsReader:
             await self.read()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         await self._subscription.stop()
         await self._watcher.stop()
 
@@ -79,9 +79,7 @@ class SettingsReader:
             self._spawn()
 
     def _spawn(self) -> None:
-        task = asyncio.ensure_future(self.read())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.read(), "read")
 
     def _owner_changed(self, _name: str, _old: str | None, new: str | None) -> None:
         if new is not None:

@@ -54,7 +54,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=60.0, help="injections a minute (mean)")
     parser.add_argument(
-        "--min-life", type=float, default=150.0, help="kill a process only after it ran this long"
+        "--calm", type=float, default=150.0, help="s of injecting before the first restart"
+    )
+    parser.add_argument(
+        "--restart-every", type=float, default=60.0, help="s between restarts (mean)"
     )
     parser.add_argument("--json", action="store_true", help="print the one JSON object")
     parser.add_argument("--workdir", type=Path, help="keep the run's files here")
@@ -65,7 +68,8 @@ def main() -> int:
         speed=args.speed,
         seed=args.seed,
         rate_per_min=args.rate,
-        min_life_s=args.min_life,
+        calm_s=args.calm,
+        restart_every_s=args.restart_every,
     )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="smavenus-soak-") as tmp:

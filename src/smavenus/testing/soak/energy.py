@@ -12,20 +12,19 @@ could count what the SI said: the **same process** at both ends of the second, `
 1 at both ends, and no *outage* of the SI's frames overlapping it. ``error_pct`` is over those
 seconds only. Everything else is accounted for, not hidden:
 
-* **held**: seconds overlapping an outage of the SI's frames (an adapter out, a gateway
+* **outages**: seconds overlapping an outage of the SI's frames (an adapter out, a gateway
   restarting: from the fault until the gateway's first BMS frame after it, plus a second for
-  the first snapshot). The publisher holds the last power it knew — an estimate, right only
-  as far as the power stayed what it was — and stops at ``snapshot_max_age_s``;
-
+  the first snapshot), or with ``/Connected`` 0 at one end. The publisher holds the last
+  power it knew — an estimate, right only as far as the power stayed what it was — and
+  stops at ``snapshot_max_age_s``; what it counted there is reported, not judged. (Its
+  counters on the bus move when a snapshot arrives, so after a silence they catch up in one
+  step: a second's count may land in the next one. That is why an outage ends a second after
+  the frames flow again, and why only whole stretches are compared.)
 * **restarts**: a stretch over which the publisher's pid changed (a kill, an exit). It may
   lose what it counted since its last save (``[vebus] state_save_interval_s``, documented as
   the most a kill -9 loses) and cannot count while it is not running; the allowance is the
   truth over the stretch plus the save interval at that stretch's rate. A loss beyond it is
-  reported (``over_allowance``);
-* **no data**: the same process, but the SI not connected at one end (its frames went stale:
-  an adapter out or a gateway restarting for longer than ``snapshot_max_age_s``). The
-  publisher counts nothing it does not know; counting *more* than the truth there would be an
-  error (``overcount_wh``).
+  reported (``restarts_over_allowance``).
 """
 
 from __future__ import annotations
@@ -122,9 +121,7 @@ class _Account:
     clean_truth: dict[str, float] = field(default_factory=lambda: dict.fromkeys(NODES, 0.0))
     clean_counted: dict[str, float] = field(default_factory=lambda: dict.fromkeys(NODES, 0.0))
     clean_s: float = 0.0
-    held: _Stretch = field(default_factory=_Stretch)
-    no_data: _Stretch = field(default_factory=_Stretch)
-    overcount_wh: float = 0.0
+    outages: _Stretch = field(default_factory=_Stretch)
     restarts: list[dict[str, float]] = field(default_factory=list)
     worst: list[dict[str, float]] = field(default_factory=list)
 
@@ -140,11 +137,8 @@ class _Account:
             self.restarts.append(
                 {"at": a.mono, "seconds": seconds, "lost_wh": lost, "allowance_wh": allowance}
             )
-        elif not whole_second:
-            self.no_data.add(seconds, truth, counted)
-            self.overcount_wh += max(_flow(counted) - _flow(truth) - rounding, 0.0)
-        elif in_outage:
-            self.held.add(seconds, truth, counted)
+        elif not whole_second or in_outage:
+            self.outages.add(seconds, truth, counted)
         else:
             _add(self.clean_truth, truth)
             _add(self.clean_counted, counted)
@@ -201,7 +195,7 @@ def _report(account: _Account, points: Sequence[Sample]) -> dict[str, Any]:
         "clean_seconds": round(account.clean_s, 1),
         "clean_truth_wh": round(_flow(clean_truth), 1),
         "clean_counted_wh": round(_flow(clean_counted), 1),
-        "held": account.held.to_dict(),
+        "outages": account.outages.to_dict(),
         "restarts": len(restarts),
         "restart_lost_wh": round(sum(r["lost_wh"] for r in restarts), 1),
         "restart_allowance_wh": round(sum(r["allowance_wh"] for r in restarts), 1),
@@ -210,7 +204,6 @@ def _report(account: _Account, points: Sequence[Sample]) -> dict[str, Any]:
             for r in restarts
             if r["lost_wh"] > r["allowance_wh"]
         ],
-        "no_data": {**account.no_data.to_dict(), "overcount_wh": round(account.overcount_wh, 1)},
         "worst_clean_seconds": [
             {k: round(v, 3) for k, v in w.items()}
             for w in sorted(account.worst, key=lambda w: -abs(w["miss_wh"]))[:5]

@@ -9,6 +9,12 @@ Phases: start the :class:`~smavenus.testing.stack.Stack` on the soak's world
 from the seeded RNG), undo what is still pending, observe ``settle_s`` more, stop everything,
 then judge from the simulator's record (complete once it has stopped) and the observations.
 
+The restarts (a kill of each service, the bus restart) are dealt, not drawn: after
+``calm_s`` of injecting, one is due every ``restart_every_s`` (× 0.5-1.5), taken from a
+shuffled deck of all five (a new deck when it is empty). So a short soak has each of them,
+and the first processes live through ``calm_s`` of the other faults: their memory is judged
+from their first minute to their last.
+
 While it runs, the soak polls supervise's status every 0.1 s (lives and exits), reads the
 services' RSS every 2 s and their logs every second, and samples once a second the
 simulator's energy account and the vebus service's ``/Energy/*`` (with ``/Connected`` and the
@@ -34,11 +40,12 @@ from dbus_fast.aio import MessageBus
 
 from smavenus.io.dbus import DBUS_NAME, DBUS_PATH, call, connect_system_bus
 from smavenus.io.dbus.busitem import BUSITEM
-from smavenus.testing.soak.injections import Kind, catalogue
+from smavenus.testing.soak.injections import RESTARTS, Kind, catalogue
 from smavenus.testing.soak.judge import Record, Sample, judge
 from smavenus.testing.soak.setup import CONFIG_EXTRA, SoakWorld
 from smavenus.testing.soak.supervision import ServiceWatch
 from smavenus.testing.stack import SERVICES, Stack
+from smavenus.testing.waiting import eventually
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +53,7 @@ POLL_S = 0.1
 RSS_PERIOD_S = 2.0
 SAMPLE_PERIOD_S = 1.0
 UNDO_WAIT_S = 40.0
+READY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,9 @@ class SoakOptions:
     rate_per_min: float = 60.0
     warmup_s: float = 10.0
     settle_s: float = 15.0
-    #: A process is killed (or the bus restarted under it) only once it has run this long.
-    min_life_s: float = 150.0
+    #: No restarts for this long after the injections start; then one every restart_every_s.
+    calm_s: float = 150.0
+    restart_every_s: float = 60.0
 
 
 @dataclass
@@ -71,7 +80,6 @@ class Soak:
         self.options = options
         self.workdir = workdir
         self.rng = random.Random(options.seed)  # noqa: S311 - a test schedule, not security
-        self.min_life_s = options.min_life_s
         self.world = SoakWorld(options.speed, options.seed)
         self.record = Record(options=options.__dict__.copy())
         self.stack: Stack | None = None
@@ -98,18 +106,21 @@ class Soak:
         try:
             await asyncio.to_thread(stack.wait_until_running)
             os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = stack.dbus.address  # our own client's bus
+            self.record.stack_up = time.monotonic()
             self.watch = ServiceWatch(stack.service_dir, stack.log_dir, SERVICES)
             self.record.unix_minus_mono = time.time() - time.monotonic()
             observers = [
                 asyncio.ensure_future(self._observe()),
                 asyncio.ensure_future(self._sample()),
             ]
-            await asyncio.sleep(self.options.warmup_s)
+            self.record.ready_after_s = await self._until_ready()
+            await asyncio.sleep(self.options.warmup_s)  # seen running a while, not just up
             self.record.inject_from = time.monotonic()
             await self._inject()
             self.record.inject_until = time.monotonic()
             await self._wait_for_undos()
-            await asyncio.sleep(self.options.settle_s)
+            self.record.recovered_after_s = await self._until_ready()
+            await asyncio.sleep(self.options.settle_s)  # the observation goes on a while
             self.record.observed_until = time.monotonic()
             self._stopping.set()
             await asyncio.gather(*observers)
@@ -126,15 +137,26 @@ class Soak:
 
     async def _inject(self) -> None:
         kinds = catalogue()
-        mean_s = 60.0 / self.options.rate_per_min
-        end = time.monotonic() + 60.0 * self.options.minutes
-        due = time.monotonic()
+        options = self.options
+        mean_s = 60.0 / options.rate_per_min
+        start = due = time.monotonic()
+        end = start + 60.0 * options.minutes
+        next_restart = start + options.calm_s
+        deck: list[Kind] = []
         while True:
             due += self.rng.uniform(0.2, 1.8) * mean_s
             if due >= end:
                 return
             await asyncio.sleep(max(due - time.monotonic(), 0.0))
-            kind = self._choose(kinds)
+            kind: Kind | None
+            if time.monotonic() >= next_restart:
+                deck = deck or self.rng.sample(RESTARTS, len(RESTARTS))
+                kind = next((k for k in deck if k.eligible(self)), None)  # a service is up
+                if kind is not None:
+                    deck.remove(kind)
+                    next_restart += self.rng.uniform(0.5, 1.5) * options.restart_every_s
+            else:
+                kind = self._choose(kinds)
             if kind is not None:
                 await self._perform(kind)
 
@@ -157,6 +179,27 @@ class Soak:
             self._pending.busy[kind.target] -= 1
         entry["took_s"] = round(time.monotonic() - started, 3)
         self.record.injections.append(entry)
+
+    async def _until_ready(self) -> float | None:
+        """Seconds until every service runs and the vebus shows the SI (None: not within
+        ``READY_TIMEOUT_S``, which the report then says)."""
+        started = time.monotonic()
+
+        def ready() -> bool:
+            watch, samples = self.watch, self.record.samples
+            return (
+                watch is not None
+                and all(watch.pid(s) is not None for s in SERVICES)
+                and bool(samples)
+                and samples[-1].mono > started
+                and samples[-1].counting
+            )
+
+        try:
+            await eventually(ready, READY_TIMEOUT_S, "every service up, the vebus connected")
+        except AssertionError:
+            return None
+        return round(time.monotonic() - started, 1)
 
     async def _wait_for_undos(self) -> None:
         deadline = time.monotonic() + UNDO_WAIT_S
@@ -205,7 +248,7 @@ class Soak:
         """``/Energy/*`` (kWh) and ``/Connected`` of the vebus service, or None if unreadable."""
         try:
             bus = await self.bus()
-            service = await self.vebus_service()
+            service = await self.vebus_service(wait_s=0.0)  # a sample is not worth a wait
             (items,) = await call(bus, service, "/", BUSITEM, "GetItems", timeout_s=2.0)
         except Exception:  # no bus, no service, a restart: no reading this second
             self._vebus = None
@@ -243,13 +286,21 @@ class Soak:
             self._bus = await asyncio.wait_for(connect_system_bus(), 5.0)
         return self._bus
 
-    async def vebus_service(self) -> str:
-        if self._vebus is None:
+    async def vebus_service(self, wait_s: float = READY_TIMEOUT_S) -> str:
+        """The vebus service's name; waits up to ``wait_s`` for it while the publisher
+        (re)starts (LookupError if it does not come)."""
+
+        async def lookup() -> str | None:
             (names,) = await call(await self.bus(), DBUS_NAME, DBUS_PATH, DBUS_NAME, "ListNames")
-            found = [n for n in names if n.startswith("com.victronenergy.vebus.")]
-            if not found:
+            return next((n for n in names if n.startswith("com.victronenergy.vebus.")), None)
+
+        if self._vebus is None:
+            found = await lookup()
+            if found is None and wait_s > 0:
+                found = await eventually(lookup, wait_s, "the vebus service")
+            if found is None:
                 raise LookupError("no vebus service on the bus")
-            self._vebus = found[0]
+            self._vebus = found
         return self._vebus
 
     def later(

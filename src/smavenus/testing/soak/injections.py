@@ -26,11 +26,10 @@ can tell them from the SI's, so whatever follows from them (their power counted,
 correct behaviour, not a fault.
 
 A kind acts on a *target* (a service, the adapter, the monitor …) that takes one fault at a
-time. Restarts are paced by the processes' lives: a process is killed only once it has run
-``min_life_s`` (150 s by default), and the bus is restarted only once every process on it has:
-each process then lives through a long stream of the other faults, long enough for its memory
-to be judged from its first minute to its last, and two crashes in a row — one longer outage,
-not two faults — never happen.
+time. The *restarts* (the kills and the bus restart, :data:`RESTARTS`) are not in the random
+mix: the engine deals them from shuffled decks at a steady pace after a calm start (see
+:mod:`.engine`), so every one of them happens in a short soak too, and each process first
+lives through a long stream of the other faults — long enough for its memory to be judged.
 """
 
 from __future__ import annotations
@@ -51,10 +50,10 @@ from smavenus.io.dbus.localsettings import SETTINGS_SERVICE
 from smavenus.protocol.specs import SI_STATUS_IDS, SPECS_BY_ID
 from smavenus.testing.soak.values import INVALID_SETTINGS, settings_writes, vebus_writes
 from smavenus.testing.stack import SERVICES
+from smavenus.testing.waiting import eventually
 
-#: The processes a bus restart ends (the gateway reconnects instead).
-ON_THE_BUS = SERVICES[1:]
 BURST_RATE_HZ = 4500.0
+SETTINGS_WAIT_S = 30.0
 OUT_OF_RANGE_OFFSET_V = 60.0
 #: Every ID a BMS sends the SI (never injected) and the SI's own status IDs.
 _BMS_RANGE = range(0x350, 0x360)
@@ -66,7 +65,6 @@ class Context(Protocol):
     """What an injection may use (the engine is one)."""
 
     rng: random.Random
-    min_life_s: float
 
     async def kill(self, service: str) -> int: ...
     async def restart_dbus(self) -> None: ...
@@ -102,9 +100,7 @@ def _kill(service: str) -> Kind:
         return {"pid": await ctx.kill(service)}
 
     short = service.removeprefix("smavenus-").replace("-", "_")
-    return Kind(
-        f"kill_{short}", 1.0, service, run, lambda ctx: ctx.up_for(service) >= ctx.min_life_s
-    )
+    return Kind(f"kill_{short}", 1.0, service, run, lambda ctx: ctx.up_for(service) > 0)
 
 
 async def _dbus_restart(ctx: Context) -> dict[str, Any]:
@@ -240,41 +236,65 @@ def _writes(where: str, table: Callable[[], list[tuple[str, str, Variant]]]) -> 
         service = await ctx.vebus_service() if where == "vebus" else SETTINGS_SERVICE
         done = []
         for path, label, variant in ctx.rng.sample(candidates, ctx.rng.randint(1, 5)):
+            old = await get_value(ctx, path) if where == "settings" else None
             outcome = await set_value(bus, service, path, variant)
             ctx.note_write(where, path, label, outcome)
             done.append(f"{path} {label}: {outcome}")
+            if where == "settings" and outcome == "ok":
+                # localsettings took it (a text setting takes any text): the controller
+                # must not
+                name = path.removeprefix(SETTINGS_PREFIX)
+                _check_written_back(ctx, name, old, {"name": name, "value": label, "old": old})
         return {"writes": done}
 
-    return Kind(f"setvalue_{where}", 2.0, f"setvalue_{where}", run)
+    # settings writes share the target of the invalid settings: one check at a time
+    return Kind(f"setvalue_{where}", 2.0, "settings" if where == "settings" else where, run)
 
 
-async def get_value(bus: MessageBus, path: str) -> Any:
-    (variant,) = await call(bus, SETTINGS_SERVICE, path, BUSITEM, "GetValue")
-    return variant.value if isinstance(variant, Variant) else variant
+async def get_value(ctx: Context, path: str) -> Any:
+    """A setting's value; waits while localsettings is not there (restarting with the bus)."""
+
+    async def read() -> tuple[Any] | None:
+        try:
+            (variant,) = await call(await ctx.bus(), SETTINGS_SERVICE, path, BUSITEM, "GetValue")
+        except (DBusError, OSError, TimeoutError):
+            return None
+        return (variant.value if isinstance(variant, Variant) else variant,)
+
+    answer: tuple[Any] | None = await eventually(read, SETTINGS_WAIT_S, f"localsettings: {path}")
+    assert answer is not None  # eventually returns only a truthy answer
+    return answer[0]
+
+
+def _check_written_back(ctx: Context, name: str, old: Any, detail: dict[str, Any]) -> None:
+    """After 5 s (and again after 20 s) the setting must be ``old`` again; if the controller
+    kept the new value, the soak puts the old one back and reports it."""
+    path = SETTINGS_PREFIX + name
+
+    async def check(final: bool) -> None:
+        now = await get_value(ctx, path)
+        if now == old:
+            ctx.note_setting(name, "written_back", detail)
+        elif not final:
+            ctx.later(15.0, "settings", "check_setting_again", lambda: check(True))
+        else:
+            restored = await set_value(await ctx.bus(), SETTINGS_SERVICE, path, _like(old))
+            ctx.note_setting(name, "kept", {**detail, "now": now, "restored": restored})
+
+    ctx.later(5.0, "settings", "check_setting", lambda: check(False))
 
 
 def _invalid_setting() -> Kind:
     async def run(ctx: Context) -> dict[str, Any]:
         setting = ctx.rng.choice(INVALID_SETTINGS)
         path = SETTINGS_PREFIX + setting.name
+        old = await get_value(ctx, path)
         bus = await ctx.bus()
-        old = await get_value(bus, path)
         kind = "s" if isinstance(setting.value, str) else "d"
         outcome = await set_value(bus, SETTINGS_SERVICE, path, Variant(kind, setting.value))
         detail = {"name": setting.name, "value": setting.value, "old": old, "write": outcome}
-
-        async def check(final: bool) -> None:
-            now = await get_value(await ctx.bus(), path)
-            if now == old:
-                ctx.note_setting(setting.name, "written_back", detail)
-            elif not final:
-                ctx.later(15.0, "settings", "check_setting_again", lambda: check(True))
-            else:  # the controller kept it: put it back ourselves, and say so
-                restored = await set_value(await ctx.bus(), SETTINGS_SERVICE, path, _like(old))
-                ctx.note_setting(setting.name, "kept", {**detail, "now": now, "restored": restored})
-
         if outcome == "ok":
-            ctx.later(5.0, "settings", "check_setting", lambda: check(False))
+            _check_written_back(ctx, setting.name, old, detail)
         else:
             ctx.note_setting(setting.name, "refused_by_localsettings", detail)
         return detail
@@ -288,19 +308,16 @@ def _like(value: Any) -> Variant:
     return Variant("d", float(value)) if isinstance(value, float) else Variant("i", int(value))
 
 
+#: The restarts: dealt by the engine at a steady pace, not drawn at random.
+RESTARTS: tuple[Kind, ...] = (
+    *(_kill(service) for service in SERVICES),
+    Kind("dbus_restart", 1.0, "dbus", _dbus_restart),
+)
+
+
 def catalogue() -> list[Kind]:
-    """Every kind, with its weight in the random choice."""
-    kinds = [_kill(service) for service in SERVICES]
-    kinds.append(
-        Kind(
-            "dbus_restart",
-            1.0,
-            "dbus",
-            _dbus_restart,
-            lambda ctx: all(ctx.up_for(s) >= ctx.min_life_s for s in ON_THE_BUS),
-        )
-    )
-    kinds.append(Kind("adapter_unplug", 1.5, "adapter", _unplug))
+    """Every kind but the restarts, with its weight in the random choice."""
+    kinds = [Kind("adapter_unplug", 1.5, "adapter", _unplug)]
     for target in ("monitor", "bms"):
         kinds += [_service_fault(target, f) for f in ("vanish", "freeze", "nan", "out_of_range")]
     kinds += [

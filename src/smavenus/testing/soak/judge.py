@@ -63,6 +63,9 @@ REAL_LIMITS = {
 class Record:
     options: dict[str, Any]
     unix_minus_mono: float = 0.0
+    stack_up: float = 0.0
+    ready_after_s: float | None = None  #: from the stack up to the system ready
+    recovered_after_s: float | None = None  #: from the last undo to the system ready again
     inject_from: float = 0.0
     inject_until: float = 0.0
     observed_until: float = 0.0
@@ -116,6 +119,8 @@ def judge(record: Record, watch: ServiceWatch, world: SoakWorld) -> dict[str, An
     report["unstructured_log_lines"] = [
         {"service": s, "line": line} for s, _t, line in watch.unstructured[:20]
     ]
+    report["ready_after_s"] = record.ready_after_s
+    report["recovered_after_s"] = record.recovered_after_s
     report["wall_s"] = {
         "injecting": round(record.inject_until - record.inject_from, 1),
         "observed": round(record.observed_until - record.inject_from, 1),

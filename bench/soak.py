@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from smavenus.log import configure_logging
 from smavenus.testing.soak import Soak, SoakOptions
@@ -45,6 +47,17 @@ HEADLINE = (
     "energy_error_pct",
     "rss_growth_kib",
 )
+
+
+async def soak(options: SoakOptions, workdir: Path) -> dict[str, Any]:
+    """The soak, stopped cleanly (the whole stack down) by SIGTERM or SIGINT — also when
+    started in the background, where a shell leaves SIGINT ignored."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    return await Soak(options, workdir).run()
 
 
 def main() -> int:
@@ -74,7 +87,11 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="smavenus-soak-") as tmp:
         workdir = args.workdir or Path(tmp)
-        report = asyncio.run(Soak(options, workdir).run())
+        try:
+            report = asyncio.run(soak(options, workdir))
+        except asyncio.CancelledError:
+            print("bench/soak.py: stopped before the end", file=sys.stderr)
+            return 1
     report["wall_s"]["total"] = round(time.monotonic() - started, 1)
     report["command"] = " ".join(["bench/soak.py", *sys.argv[1:]])
     if args.json:

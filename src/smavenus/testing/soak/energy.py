@@ -132,7 +132,7 @@ class _Account:
         rounding = 2 * ROUNDING_WH * self.speed
         if a.publisher_pid != b.publisher_pid:
             rate = _flow(truth) / seconds if seconds > 0 else 0.0
-            allowance = _flow(truth) + rate * self.speed * self.save_interval_s + rounding
+            allowance = _flow(truth) + rate * self.save_interval_s + rounding
             lost = _flow(truth) - _flow(counted)
             self.restarts.append(
                 {"at": a.mono, "seconds": seconds, "lost_wh": lost, "allowance_wh": allowance}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import time
@@ -133,7 +134,19 @@ class Soak:
         self.record.sim_events = stack.sim.recorded_events()
         self.record.bms_arrivals = stack.sim.bms_arrivals()
         assert self.watch is not None
+        self._keep_record()
         return judge(self.record, self.watch, self.world)
+
+    def _keep_record(self) -> None:
+        """Everything observed, next to the stack's files: to read, or judge again."""
+        assert self.watch is not None
+        kept = {
+            **{k: v for k, v in self.record.__dict__.items() if k not in ("sim_events",)},
+            "samples": [sample.__dict__ for sample in self.record.samples],
+            "lives": [life.__dict__ for life in self.watch.lives],
+            "exit_lines": [line.__dict__ for line in self.watch.exit_lines],
+        }
+        (self.workdir / "soak-record.json").write_text(json.dumps(kept, default=str))
 
     async def _inject(self) -> None:
         kinds = catalogue()

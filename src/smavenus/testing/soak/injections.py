@@ -206,7 +206,7 @@ async def _burst(ctx: Context) -> dict[str, Any]:
     duration = round(ctx.rng.uniform(2.0, 5.0), 3)
     seed = ctx.rng.randrange(1 << 30)
     await ctx.sim({"cmd": "burst", "rate_hz": BURST_RATE_HZ, "duration_s": duration, "seed": seed})
-    ctx.later(duration + 0.5, "burst", "burst_over", _nothing)
+    ctx.later(duration + 2.0, "burst", "burst_over", _nothing)  # a loaded sim ends late
     return {"rate_hz": BURST_RATE_HZ, "duration_s": duration}
 
 

@@ -99,6 +99,9 @@ class DvccRecord:
 EventListener = Callable[[SimEvent], None]
 #: Called with (time_s, can_id) for every BMS frame that reaches the adapter.
 ArrivalListener = Callable[[float, int], None]
+#: Events that carry the battery's truth at the moment (``truth``): what the SI reacted to
+#: can then be told from what the battery really was.
+ANNOTATED_KINDS = frozenset({EventKind.ALARM_RAISED, EventKind.WARNING_RAISED})
 
 
 class Recorder:
@@ -111,6 +114,8 @@ class Recorder:
         self._listeners: list[EventListener] = []
         self._arrival_listeners: list[ArrivalListener] = []
         self.dvcc = DvccRecord()
+        #: Gives the ``truth`` detail of :data:`ANNOTATED_KINDS` events (the simulation's).
+        self.truth: Callable[[], dict[str, Any]] | None = None
 
     def subscribe(self, listener: EventListener) -> None:
         self._listeners.append(listener)
@@ -119,6 +124,8 @@ class Recorder:
         self._arrival_listeners.append(listener)
 
     def record(self, time_s: float, kind: EventKind, **detail: Any) -> SimEvent:
+        if kind in ANNOTATED_KINDS and self.truth is not None:
+            detail["truth"] = self.truth()
         event = SimEvent(time_s, kind, detail)
         self.events.append(event)
         for listener in self._listeners:

@@ -23,27 +23,21 @@ from typing import Any
 
 from smavenus.sim.battery import CHEMISTRIES, Battery, BatteryParams
 from smavenus.sim.bms import BmsUpdate
+from smavenus.sim.energy import EnergyTotals
 from smavenus.sim.environment import Inputs, load_key, pv_ac_key
 from smavenus.sim.events import BMS_IDS, EventKind, Recorder
+from smavenus.sim.model_events import MODEL_EVENTS
 from smavenus.sim.monitor import MonitorReading, monitor_reading
 from smavenus.sim.power import Flow, FlowInputs, power_flow
 from smavenus.sim.scenario import (
     MAX_LINES,
     AdapterEvent,
-    BatteryEvent,
-    BmsSilenceEvent,
-    ButtonEvent,
-    GridEvent,
-    LoadEvent,
     MonitorEvent,
-    PvAcEvent,
-    PvDcEvent,
     Scenario,
     ScenarioEvent,
     SystemEvent,
-    TemperatureEvent,
 )
-from smavenus.sim.scenario_venus import BmsEvent, BmsLimitsEvent, DvccEvent
+from smavenus.sim.scenario_venus import BmsEvent, DvccEvent
 from smavenus.sim.si import Observations, SunnyIsland
 from smavenus.sim.status import Noise, ac_state, status_frames
 from smavenus.sim.venus import VenusSide
@@ -140,6 +134,8 @@ class Simulation:
         self.frames_sent = 0
         self.frames_received = 0
         self.flow: Flow = self._compute_flow()
+        self.energy = EnergyTotals(si_cfg.status_period_s)
+        self.recorder.truth = self.battery_truth
         if self.si.operating:
             self.recorder.record(0.0, EventKind.STARTED)
         self._process_due()
@@ -222,7 +218,21 @@ class Simulation:
             if self.recorder.bms_arrivals
             else None,
             "events": len(self.recorder.events),
+            "energy": self.energy.to_dict(self.now_s),
             **self.venus.status(self.recorder.dvcc.to_dict()),
+        }
+
+    def battery_truth(self) -> dict[str, Any]:
+        """The battery as it really is now, whatever any sensor shows."""
+        current_a = self.flow.battery_current_a
+        cell_min_v, cell_max_v = self.battery.cell_voltages_v(current_a)
+        return {
+            "pack_v": round(self.battery.terminal_v(current_a), 3),
+            "cell_min_v": round(cell_min_v, 4),
+            "cell_max_v": round(cell_max_v, 4),
+            "current_a": round(current_a, 2),
+            "temperature_c": round(self.battery.temperature_c, 2),
+            "soc_pct": round(self.battery.soc_pct, 2),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -275,6 +285,7 @@ class Simulation:
             return
         current_a = self.flow.battery_current_a
         self.battery.step(current_a, dt_s, self.inputs.value("ambient_c", self.now_s))
+        self.energy.integrate(self.flow.external_w, self.flow.inverter_w, dt_s)
         self.si.note_battery_current(self.now_s + dt_s, current_a)
         self.si.follow_limits(dt_s)
 
@@ -325,7 +336,7 @@ class Simulation:
             self.inputs.value("ac2_voltage_v", self.now_s),
             self.inputs.value("ac2_frequency_hz", self.now_s),
         )
-        for can_id, data in status_frames(
+        frames = status_frames(
             self.si,
             flow,
             ac,
@@ -335,7 +346,9 @@ class Simulation:
             noise=self._noise,
             drop_probability=self.scenario.si.frame_drop_probability,
             rng=self._drop_rng,
-        ):
+        )
+        self.energy.cycle(self.now_s, frames)
+        for can_id, data in frames:
             self.frames_sent += 1
             self._outbox.append(FrameOut(self.now_s, can_id, data))
 
@@ -356,43 +369,10 @@ class Simulation:
         APPLY[type(event)](self, event)
 
 
-def _grid(sim: Simulation, event: GridEvent) -> None:
-    if event.present is not None:
-        sim.ac2_present = event.present
-    for key, value in (
-        ("ac2_voltage_v", event.voltage_v),
-        ("ac2_frequency_hz", event.frequency_hz),
-    ):
-        if value is not None:
-            sim.inputs.set(key, sim.now_s, value)
-
-
-def _temperature(sim: Simulation, event: TemperatureEvent) -> None:
-    if event.ambient_c is not None:
-        sim.inputs.set("ambient_c", sim.now_s, event.ambient_c, event.ramp_s)
-    if event.battery_c is not None:
-        sim.battery.temperature_c = event.battery_c
-
-
-def _battery(sim: Simulation, event: BatteryEvent) -> None:
-    sim.battery.soc_pct = event.soc_pct
-
-
 def _dvcc(sim: Simulation, event: DvccEvent) -> None:
     sim.venus.dvcc.apply(event)
     sim._outbox.append(EdgeAction(sim.now_s, "dvcc", "changed"))  # systemcalc shows it at once
 
 
 #: How each model-side scenario event changes the simulation.
-APPLY: dict[type[Any], Callable[[Simulation, Any], None]] = {
-    LoadEvent: lambda sim, e: sim.inputs.set(load_key(e.line), sim.now_s, e.power_w, e.ramp_s),
-    PvAcEvent: lambda sim, e: sim.inputs.set(pv_ac_key(e.line), sim.now_s, e.power_w, e.ramp_s),
-    PvDcEvent: lambda sim, e: sim.inputs.set("pv_dc_a", sim.now_s, e.current_a, e.ramp_s),
-    GridEvent: _grid,
-    TemperatureEvent: _temperature,
-    BatteryEvent: _battery,
-    BmsSilenceEvent: lambda sim, e: sim.si.silence(sim.now_s, e.enabled, e.duration_s),
-    ButtonEvent: lambda sim, e: sim.si.button(sim.now_s, e.press),
-    BmsLimitsEvent: lambda sim, e: sim._outbox.extend(sim.venus.bms_limits(sim.now_s, e)),
-    DvccEvent: _dvcc,
-}
+APPLY: dict[type[Any], Callable[[Simulation, Any], None]] = {**MODEL_EVENTS, DvccEvent: _dvcc}

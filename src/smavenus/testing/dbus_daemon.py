@@ -82,7 +82,18 @@ class PrivateDbusDaemon:
         self.address = printed
         return self.address
 
+    def restart(self) -> str:
+        """Stop the daemon and start a new one on the same socket (what a GX's dbus-daemon
+        restart looks like to its clients: every connection ends, the address stays)."""
+        self._terminate()
+        return self.start()
+
     def stop(self) -> None:
+        self._terminate()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _terminate(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -93,8 +104,6 @@ class PrivateDbusDaemon:
         if self._process is not None and self._process.stdout is not None:
             self._process.stdout.close()
         self._process = None
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> PrivateDbusDaemon:
         self.start()

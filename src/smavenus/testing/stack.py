@@ -117,12 +117,7 @@ class Stack:
             _require(command, package)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self.dbus.start()
-        with (self.workdir / "localsettings.log").open("w") as log:  # the child keeps its copy
-            self._localsettings = subprocess.Popen(
-                [sys.executable, "-m", "smavenus.testing.localsettings",
-                 "--state", str(self.workdir / "settings.json")],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
+        self._start_localsettings()
         self.sim.start()
         self._write_config()
         self._prepare_services()
@@ -140,6 +135,29 @@ class Stack:
         )
         return self
 
+    def _start_localsettings(self) -> None:
+        with (self.workdir / "localsettings.log").open("a") as log:  # the child keeps its copy
+            self._localsettings = subprocess.Popen(
+                [sys.executable, "-m", "smavenus.testing.localsettings",
+                 "--state", str(self.workdir / "settings.json")],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+
+    def _stop_localsettings(self) -> None:
+        if self._localsettings is not None:
+            self._localsettings.terminate()
+            self._localsettings.wait(timeout=10)
+            self._localsettings = None
+
+    def restart_dbus(self) -> None:
+        """Restart the system bus as a GX's would go: every connection ends, the address
+        stays. localsettings is restarted after it (on a GX its supervisor does that); the
+        services and the simulator must cope on their own."""
+        self._stop_localsettings()
+        address = self.dbus.restart()
+        assert address.split(",")[0] == self.env["DBUS_SYSTEM_BUS_ADDRESS"].split(",")[0]
+        self._start_localsettings()
+
     def stop(self) -> None:
         """Services down (each gets SIGTERM and writes its state), then the rest."""
         if self._svscan is not None:
@@ -151,10 +169,7 @@ class Stack:
             self._svscan.wait(timeout=10)
             self._svscan = None
         self.sim.stop()
-        if self._localsettings is not None:
-            self._localsettings.terminate()
-            self._localsettings.wait(timeout=10)
-            self._localsettings = None
+        self._stop_localsettings()
         self.dbus.stop()
 
     def __enter__(self) -> Stack:

@@ -8,9 +8,9 @@ as a pulled USB cable would; the python-can link shuts its bus down and reopens 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import can
 import structlog
@@ -27,6 +27,15 @@ OpenCallback = Callable[[], None]
 SMA_BITRATE = 500_000
 
 
+class InjectedFrame(NamedTuple):
+    """A frame another device (or the soak) puts on the bus for the host to hear."""
+
+    can_id: int
+    data: bytes
+    extended: bool = False
+    remote: bool = False
+
+
 class SiLink(Protocol):
     """The simulated SI's link to the bus: :class:`SlcanLink` or :class:`PythonCanLink`."""
 
@@ -36,6 +45,9 @@ class SiLink(Protocol):
         """Begin; ``on_open`` runs once the host side can hear us (at once if not a pty)."""
 
     def send(self, can_id: int, data: bytes) -> bool: ...
+
+    def inject(self, frames: Sequence[InjectedFrame], raw: Sequence[bytes]) -> int:
+        """Frames and raw bytes for the host only; how many were delivered."""
 
     def unplug(self) -> None: ...
 
@@ -101,6 +113,16 @@ class SlcanLink:
             return False
         return self.pty.send_frame(can_id, data)
 
+    def inject(self, frames: Sequence[InjectedFrame], raw: Sequence[bytes]) -> int:
+        """All in one write (nothing interleaves), or nothing if the host cannot hear it."""
+        if self.pty is None or not self.pty.device.is_open or not self._bitrate_ok():
+            return 0
+        line = self.pty.device.frame_line
+        payload = b"".join(
+            line(f.can_id, f.data, extended=f.extended, remote=f.remote) for f in frames
+        )
+        return len(frames) + len(raw) if self.pty.send_raw(payload + b"".join(raw)) else 0
+
     def unplug(self) -> None:
         if self.pty is not None:
             self.pty.unplug()
@@ -147,6 +169,27 @@ class PythonCanLink:
                 log.warning("can_send_failed", errors=self.send_errors, reason=str(exc))
             return False
         return True
+
+    def inject(self, frames: Sequence[InjectedFrame], raw: Sequence[bytes]) -> int:
+        if raw:
+            raise ValueError("raw bytes need the slcan adapter (--slcan-link)")
+        if self.bus is None:
+            return 0
+        delivered = 0
+        for f in frames:
+            msg = can.Message(
+                arbitration_id=f.can_id,
+                data=f.data,
+                is_extended_id=f.extended,
+                is_remote_frame=f.remote,
+                dlc=len(f.data),
+            )
+            try:
+                self.bus.send(msg)
+            except can.CanError:
+                continue
+            delivered += 1
+        return delivered
 
     def plug(self) -> None:
         if self.bus is not None:

@@ -28,13 +28,14 @@ from typing import IO, Any
 import structlog
 
 from smavenus.io.sim.control import ControlServer
+from smavenus.io.sim.inject import Injector
 from smavenus.io.sim.links import SiLink
 from smavenus.io.sim.venus import SimVenus
 from smavenus.io.sim.victron import SimBatteryService, SimSystemCalc
 from smavenus.io.tasks import OwnedTasks
 from smavenus.sim.bms import BmsUpdate
 from smavenus.sim.clock import SimClock
-from smavenus.sim.control import ApplyRequest, answer
+from smavenus.sim.control import ApplyRequest, BurstRequest, InjectRequest, StatusRequest, answer
 from smavenus.sim.events import EventKind, SimEvent
 from smavenus.sim.monitor import MonitorReading
 from smavenus.sim.scenario import ScenarioEvent
@@ -62,6 +63,9 @@ class SimRunner:
         self.sim = sim
         self.link = link
         self.clock = SimClock(speed)
+        # The host sends on real time: a gap worth reporting is 2.5 wall-clock seconds, so
+        # a faster clock does not report every one of its (stretched) periods as a gap.
+        sim.recorder.gap_report_s *= max(speed, 1.0)
         self.start_on_open = start_on_open
         self.events_file = events_file
         self.bms_frames_file = bms_frames_file
@@ -70,6 +74,8 @@ class SimRunner:
         self.clock_started = asyncio.Event()  #: set when simulated time starts to run
         self.frames_delivered = 0
         self.frames_undelivered = 0
+        #: The control socket's ``inject`` and ``burst`` (frames for the host only).
+        self.injector = Injector(link)
         #: The Venus services (battery monitor, BMS, systemcalc), with ``battery_monitor``.
         self.venus: SimVenus | None = None
         if battery_monitor is not None:
@@ -129,6 +135,7 @@ class SimRunner:
         if self.clock.running:
             self._advance()
         await self._tasks.wait()  # edge actions under way (a failure is logged, not raised)
+        await self.injector.stop()
         await self.link.stop()
         if self.venus is not None:
             await self.venus.stop()
@@ -288,10 +295,17 @@ class SimRunner:
         if isinstance(request, ApplyRequest):
             await self.apply(request.event)
             return {"sim_time_s": self.sim.now_s}
+        if isinstance(request, InjectRequest):
+            return self.injector.inject(request)
+        if isinstance(request, BurstRequest):
+            return self.injector.burst(request)
         if self.clock.running:
             self._advance()
             self._arm()
-        return answer(self.sim, request)
+        reply = answer(self.sim, request)
+        if isinstance(request, StatusRequest):
+            reply["injected"] = self.injector.counters.to_dict()
+        return reply
 
     # -- the record ---------------------------------------------------------------------------
 

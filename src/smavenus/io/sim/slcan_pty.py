@@ -6,9 +6,11 @@ stable symlink to the pty's slave side, exactly as it would open ``/dev/ttyACM0`
 with a pulled USB cable) and removes the link; :meth:`SlcanPty.plug` creates a new pty and
 points the link at it again, as udev does on replug.
 
-Reading is event-driven (``loop.add_reader`` on the master side); writes never block: if the
-host stops reading and the pty buffer fills, frames are dropped and counted, as a real
-adapter's USB buffer would drop them.
+Reading is event-driven (``loop.add_reader`` on the master side); writes never block: what the
+pty does not take at once waits in the adapter's own buffer (``OUTGOING_LIMIT``), written as
+the host reads, so a line is never cut by another; when that fills too, frames are dropped and
+counted, as a real adapter's USB buffer would drop them. :meth:`SlcanPty.send_raw` puts any
+bytes on the line (the soak's malformed input and bursts).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from smavenus.slcan.device import ChannelState, HostFrame, SlcanDevice
 log = structlog.get_logger(__name__)
 
 HostFrameCallback = Callable[[HostFrame], None]
+#: What the adapter holds for a host that reads slower than the bus delivers (a CANable's
+#: USB buffer is of this order); beyond it, frames are dropped.
+OUTGOING_LIMIT = 64 * 1024
 ChannelCallback = Callable[[ChannelState], None]
 
 
@@ -53,7 +58,11 @@ class SlcanPty:
         self.frames_to_host = 0
         self.frames_dropped = 0
         self.frames_from_host = 0
+        self.raw_sent = 0  #: send_raw payloads taken (queued or written)
+        self.raw_dropped = 0
         self._wedged = False
+        self._outgoing = bytearray()  #: taken but not yet written to the pty
+        self._writer_armed = False
 
     @property
     def path(self) -> str:
@@ -97,6 +106,8 @@ class SlcanPty:
             return
         if not self._wedged:
             asyncio.get_running_loop().remove_reader(self._master)
+        self._disarm_writer()
+        self._outgoing.clear()
         for fd in (self._master, self._slave):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -142,18 +153,63 @@ class SlcanPty:
         self.frames_dropped += 1
         return False
 
+    def send_raw(self, payload: bytes) -> bool:
+        """Put ``payload`` on the line as it is, if the host has the channel open."""
+        if self._master is None or not self.device.is_open:
+            return False
+        if self._write(payload):
+            self.raw_sent += 1
+            return True
+        self.raw_dropped += 1
+        return False
+
     def _write(self, payload: bytes) -> bool:
+        """Write or queue all of ``payload``; False (nothing taken) when the buffer is full."""
         if self._master is None:
             return False
+        if self._outgoing:
+            if len(self._outgoing) + len(payload) > OUTGOING_LIMIT:
+                return False
+            self._outgoing += payload
+            return True
         try:
             written = os.write(self._master, payload)
         except BlockingIOError:
-            return False
+            written = 0
         except OSError as exc:
             if exc.errno in (errno.EIO, errno.EBADF):
                 return False
             raise
-        return written == len(payload)
+        if written < len(payload):
+            # The rest waits: a partly written line must be finished before any other.
+            self._outgoing += payload[written:]
+            self._arm_writer()
+        return True
+
+    def _arm_writer(self) -> None:
+        if not self._writer_armed and self._master is not None:
+            asyncio.get_running_loop().add_writer(self._master, self._flush)
+            self._writer_armed = True
+
+    def _disarm_writer(self) -> None:
+        if self._writer_armed and self._master is not None:
+            asyncio.get_running_loop().remove_writer(self._master)
+        self._writer_armed = False
+
+    def _flush(self) -> None:
+        if self._master is None:
+            return
+        try:
+            written = os.write(self._master, self._outgoing)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EBADF):
+                raise
+            written = len(self._outgoing)  # the host is gone: nothing can be delivered
+        del self._outgoing[:written]
+        if not self._outgoing:
+            self._disarm_writer()
 
     def _readable(self) -> None:
         if self._master is None:
@@ -168,6 +224,10 @@ class SlcanPty:
             raise
         state_before = self.device.state
         reply = self.device.feed(data)
+        if not self.device.is_open and self._outgoing:
+            # A closed channel forwards nothing: what waited for the host is not delivered.
+            self._outgoing.clear()
+            self._disarm_writer()
         if reply:
             self._write(reply)
         if self.device.state is not state_before and self._on_channel_change is not None:

@@ -15,12 +15,18 @@ so a frozen monitor leaves frozen numbers there too, and a vanished or disconnec
 them invalid, as systemcalc does — plus ``/ActiveBmsService``/``/ActiveBmsInstance`` and, with
 ``[dvcc]``, DVCC (``smavenus.io.sim.dvcc``). It can itself be switched to ``no_battery`` or
 ``vanish`` (DVCC stops with it, as when systemcalc dies).
+
+A service whose bus connection is lost without being told to go (the dbus-daemon restarted)
+comes back by itself as soon as the bus takes connections again, as Venus's drivers do when
+their supervisor restarts them (``dbus_reconnected``; retried every 0.1-2 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol
 
 import structlog
 from dbus_fast.aio import MessageBus
@@ -51,6 +57,48 @@ SYSTEM_STATES = ("normal", "no_battery", "vanish")
 async def _close(bus: MessageBus) -> None:
     bus.disconnect()
     await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]  # unannotated in dbus-fast
+
+
+RECONNECT_MAX_DELAY_S = 2.0
+
+
+class _Served(Protocol):
+    service: BusItemService | None
+
+
+async def _reconnect(
+    owner: _Served, lost: BusItemService, start: Callable[[], Awaitable[None]]
+) -> None:
+    """Wait for ``lost``'s connection to end; unless ``owner`` let it go, serve again."""
+    with contextlib.suppress(Exception):
+        await lost.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+    if owner.service is not lost:
+        return  # stopped on purpose (vanish, stop)
+    owner.service = None
+    log.warning("dbus_connection_lost", service=lost.name)
+    delay = 0.1
+    while owner.service is None:
+        try:
+            await start()
+        except Exception as exc:  # any failure to connect: try again
+            log.debug("dbus_reconnect_failed", service=lost.name, reason=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, RECONNECT_MAX_DELAY_S)
+            continue
+        log.info("dbus_reconnected", service=lost.name)
+
+
+def _watch(owner: _Served, start: Callable[[], Awaitable[None]]) -> asyncio.Task[None] | None:
+    if owner.service is None:
+        return None
+    return asyncio.ensure_future(_reconnect(owner, owner.service, start))
+
+
+async def _unwatch(task: asyncio.Task[None] | None) -> None:
+    if task is not None and task is not asyncio.current_task():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _serve(name: str, store: ItemStore) -> BusItemService:
@@ -85,6 +133,9 @@ class SimBatteryService:
         self.updates = 0
         self._on_mirror = on_mirror
         self._true: dict[str, Any] = {}  #: the latest true values, whatever is shown
+        self._watcher: asyncio.Task[None] | None = None
+        #: A restore and a reconnection may both want to serve: only one may.
+        self._starting = asyncio.Lock()
 
     @property
     def published(self) -> Mapping[str, Any] | None:
@@ -95,16 +146,21 @@ class SimBatteryService:
         return {path: store[path] for path in store.specs}
 
     async def start(self) -> None:
-        store = ItemStore(self.specs.values(), keep_nan=True)
-        store.update(self._identity)
-        store.update(self._current())
-        self.service = await _serve(self.service_name, store)
+        async with self._starting:
+            if self.service is not None:
+                return
+            store = ItemStore(self.specs.values(), keep_nan=True)
+            store.update(self._identity)
+            store.update(self._current())
+            self.service = await _serve(self.service_name, store)
+            self._watcher = _watch(self, self.start)
         self._mirror()
 
     async def stop(self) -> None:
         if self.service is not None:
             bus, self.service = self.service.bus, None
             await _close(bus)
+        await _unwatch(self._watcher)
 
     def update(self, values: Mapping[str, Any]) -> None:
         """New true values: published (one ItemsChanged) unless the state keeps them back."""
@@ -164,6 +220,8 @@ class SimSystemCalc:
         self._pv: tuple[float | None, float | None] = (None, None)
         self._bms = bms
         self._dvcc_values: dict[str, Any] = dict(DVCC_OFF)
+        self._watcher: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
         self.dvcc: DvccWriter | None = None
         if dvcc is not None:
             self.dvcc = DvccWriter(
@@ -176,10 +234,14 @@ class SimSystemCalc:
             )
 
     async def start(self) -> None:
-        store = ItemStore(SYSTEM_SPECS, keep_nan=True)
-        store.update(system_identity())
-        store.update(self._values())
-        self.service = await _serve(SYSTEM_SERVICE, store)
+        async with self._starting:
+            if self.service is not None:
+                return
+            store = ItemStore(SYSTEM_SPECS, keep_nan=True)
+            store.update(system_identity())
+            store.update(self._values())
+            self.service = await _serve(SYSTEM_SERVICE, store)
+            self._watcher = _watch(self, self.start)
         if self.dvcc is not None:
             self.dvcc.restarted()
             self.dvcc.start()
@@ -188,6 +250,7 @@ class SimSystemCalc:
         if self.service is not None:
             bus, self.service = self.service.bus, None
             await _close(bus)
+        await _unwatch(self._watcher)
 
     async def close(self) -> None:
         """Stop for good (DVCC's loop too)."""

@@ -11,7 +11,6 @@ way).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import structlog
 
 from smavenus.io.sim.links import InjectedFrame, SiLink
+from smavenus.io.tasks import OwnedTasks
 from smavenus.sim.control import BurstRequest, InjectRequest
 
 log = structlog.get_logger(__name__)
@@ -58,6 +58,7 @@ class Injector:
         self.link = link
         self.counters = InjectionCounters()
         self._burst: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("injector")  # a burst that fails is logged, not lost
 
     def inject(self, request: InjectRequest) -> dict[str, Any]:
         frames = [
@@ -77,14 +78,11 @@ class Injector:
         if self._burst is not None and not self._burst.done():
             raise ValueError("a burst is already running")
         self.counters.bursts += 1
-        self._burst = asyncio.ensure_future(self._run(request))
+        self._burst = self._tasks.spawn(self._run(request), "burst")
         return {"burst": self.counters.bursts}
 
     async def stop(self) -> None:
-        if self._burst is not None:
-            self._burst.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._burst
+        await self._tasks.cancel_all()
 
     async def _run(self, request: BurstRequest) -> None:
         rng = random.Random(request.seed)  # noqa: S311 - test traffic, not security

@@ -233,6 +233,8 @@ class ChunkedSlcanBus(slcanBus):
         try:
             data = bytes.fromhex(line[5:].decode("ascii"))
         except ValueError:
+            data = b""
+        if len(data) != dlc:  # fromhex skips whitespace: "11 22 " is two bytes, not three
             self.adapter_errors += 1
             return None
         return can.Message(

@@ -32,6 +32,7 @@ DOC = """
 scripts/bench-all --long        # not a benchmark: the runner itself
 scripts/can-vm --timeout 9 -- .venv/bin/python bench/c.py --period 0.2
 .venv/bin/pytest -q -s tests/integration/test_x.py
+SMAVENUS_X=1 .venv/bin/python bench/a.py ...   # a variant, not a command
 ```
 
 ```python
@@ -63,6 +64,18 @@ def test_every_command_of_the_docs_runs_a_script_that_exists(bench_all: ModuleTy
         assert bench.script is not None and bench.script.exists(), bench.recorded
     assert len({b.name for b in benches}) == len(benches), "names must be unique"
     assert orphans == [], f"bench/ scripts nobody runs: {orphans}"
+
+
+def test_the_hour_long_scripts_wait_for_long_also_with_the_docs_command(
+    bench_all: ModuleType,
+) -> None:
+    benches, _ = bench_all.plan()
+    by_group: dict[str, list[bool]] = {}
+    for bench in benches:
+        by_group.setdefault(bench.group, []).append(bench.long)
+    assert by_group["memory_soak"] and all(by_group["memory_soak"]), by_group["memory_soak"]
+    assert by_group["soak"] and all(by_group["soak"]), by_group["soak"]
+    assert not any(by_group["codec_throughput"])
 
 
 def test_quick_sets_or_adds_options_and_keeps_the_rest(

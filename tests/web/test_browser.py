@@ -125,8 +125,12 @@ async def test_a_setting_change_reaches_the_controller(stack: Stack, browser: Br
     )
     assert "60" in message
     assert await stored_setting(stack, "BulkCurrent") == 60.0
-    status = await controller_status(stack)
-    assert status["limits"]["charge_current_a"]["value"] <= 60.0, status["limits"]
+
+    async def limited() -> bool:  # from the controller's next cycle after it heard the change
+        status = await controller_status(stack)
+        return bool(status["limits"]["charge_current_a"]["value"] <= 60.0)
+
+    await eventually(limited, 30, "the controller's charge current at most 60 A")
 
 
 async def test_an_invalid_value_is_refused_with_its_message(

@@ -1,4 +1,5 @@
-"""What the services leave out (``smavenus.apps``): OpenSSL and pydantic's plugin discovery.
+"""What the services leave out (``smavenus.apps``): OpenSSL, pydantic's plugin discovery and
+``importlib.metadata`` (python-can asks a stand-in).
 
 Each check runs a fresh interpreter, as a console script starts: the test process itself
 imported pydantic and asyncio long ago.
@@ -24,7 +25,8 @@ BmsCommand.model_validate_json(BmsCommand(
 import pydantic.plugin._loader as loader
 print(json.dumps({{
     "ssl": sys.modules.get("ssl", "absent") is None,
-    "metadata": "importlib.metadata" in sys.modules,
+    "metadata": hasattr(sys.modules.get("importlib.metadata"), "__file__")
+    or "email" in sys.modules,
     "plugins": list(loader.get_plugins()),
     "capacity": cfg.battery.capacity_ah,
 }}))
@@ -49,9 +51,52 @@ def test_the_services_import_neither_openssl_nor_package_metadata(app: str) -> N
     assert answer == {"ssl": True, "metadata": False, "plugins": [], "capacity": 200.0}
 
 
-def test_the_gateway_needs_package_metadata_for_python_can_but_not_openssl() -> None:
+def test_the_gateway_imports_neither_openssl_nor_package_metadata() -> None:
     answer = probe("can_gateway")
-    assert answer["ssl"] is True and answer["capacity"] == 200.0
+    assert answer == {"ssl": True, "metadata": False, "plugins": [], "capacity": 200.0}
+
+
+def run(code: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_python_can_gets_its_version_and_its_own_interfaces_from_the_stand_in() -> None:
+    real = run("import importlib.metadata as m; print(m.version('python-can'))")
+    out = run(
+        "import smavenus.apps.can_gateway, can, can.interfaces as i, sys\n"
+        "print(can.__version__, all(n in i.BACKENDS for n in ('socketcan', 'slcan', 'virtual')),"
+        " hasattr(sys.modules['importlib.metadata'], '__file__'))\n"
+    )
+    assert out == [real[0], "True", "False"]
+
+
+def test_the_stand_ins_version_is_the_real_ones_and_unknown_is_not_found() -> None:
+    names = ["python-can", "pydantic", "dbus-fast", "structlog", "pydantic_core", "smavenus"]
+    real = run(f"import importlib.metadata as m; print(*[m.version(n) for n in {names!r}])")
+    stand_in = run(
+        "from smavenus.apps import metadata_stand_in as s\n"
+        f"print(*[s.version(n) for n in {names!r}])\n"
+        "try:\n    s.version('no-such-distribution')\n"
+        "except ModuleNotFoundError as e:\n    print(type(e).__name__, e.name)\n"
+    )
+    assert stand_in == [*real, "PackageNotFoundError", "no-such-distribution"]
+
+
+def test_anything_else_asked_of_the_metadata_stand_in_loads_the_real_module() -> None:
+    out = run(
+        "import smavenus.apps.can_gateway, sys, importlib\n"
+        "stand_in = sys.modules['importlib.metadata']\n"
+        "from importlib.metadata import distribution\n"
+        "real = sys.modules['importlib.metadata']\n"
+        "print(distribution('pydantic').metadata['Name'], real is not stand_in,"
+        " importlib.metadata is real, hasattr(real, '__file__'),"
+        " len(stand_in.entry_points(group='console_scripts')) > 0)\n"
+    )
+    assert out == ["pydantic", "True", "True", "True", "True"]
 
 
 def test_uvloop_wanted_keeps_openssl_importable() -> None:

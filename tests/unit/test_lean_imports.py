@@ -24,7 +24,9 @@ BmsCommand.model_validate_json(BmsCommand(
     discharge_current_a=1.0, discharge_voltage_v=46.0, soc_pct=50.0).model_dump_json())
 import pydantic.plugin._loader as loader
 print(json.dumps({{
-    "ssl": sys.modules.get("ssl", "absent") is None,
+    "ssl": sys.modules.get("ssl", "absent") is None
+    and sys.modules.get("_hashlib", "absent") is None
+    and not any("libcrypto" in line for line in open("/proc/self/maps")),
     "metadata": hasattr(sys.modules.get("importlib.metadata"), "__file__")
     or "email" in sys.modules,
     "plugins": list(loader.get_plugins()),
@@ -114,3 +116,22 @@ def test_anything_else_asked_of_the_plugin_loader_loads_the_real_one() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["pydantic", "True"]
+
+
+def test_the_web_service_keeps_openssls_scrypt_for_passwords() -> None:
+    out = run(
+        "import smavenus.apps.web, hashlib\n"
+        "from smavenus.web.auth import hash_password\n"
+        "print(hasattr(hashlib, 'scrypt'), hash_password('a password').count('$') > 0)\n"
+    )
+    assert out == ["True", "True"]
+
+
+def test_the_core_services_still_hash_with_cpythons_own_digests() -> None:
+    out = run(
+        "import smavenus.apps.can_gateway, hashlib, hmac, random\n"
+        "random.seed('a string seed')\n"
+        "print(hashlib.sha256(b'abc').hexdigest()[:8],"
+        " hmac.new(b'k', b'm', 'sha256').hexdigest()[:8])\n"
+    )
+    assert out == ["ba7816bf", "b60090e3"]

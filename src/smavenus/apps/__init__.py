@@ -9,6 +9,11 @@ services share a GX with 1 GB, and what Python imports stays resident for years.
   socket or a tty). A ``None`` entry in ``sys.modules`` is how Python spells "built without
   ssl", which asyncio is written for. uvloop needs :mod:`ssl`: with ``SMAVENUS_UVLOOP=1``
   (uvloop wanted) nothing is blocked.
+* **OpenSSL's hashes** (``_hashlib``: libcrypto mapped and relocated in every process, about
+  0.4 MiB private and 3 MiB resident each): pydantic imports :mod:`secrets`, and with it
+  :mod:`hmac` and :mod:`hashlib`, which load OpenSSL for their digests. No service hashes
+  anything; :mod:`hashlib` and :mod:`hmac` are written for a Python without ``_hashlib`` and
+  then use CPython's own implementations of the same algorithms.
 * **pydantic's plugin discovery** (about 1.9 MiB per process): pydantic imports
   ``importlib.metadata`` (and with it ``email``, ``zipfile``, ``csv``…) only to find plugins
   through package entry points when a model class is built. The services use no pydantic
@@ -33,8 +38,10 @@ import sys
 import types
 from typing import Any
 
-if "ssl" not in sys.modules and os.environ.get("SMAVENUS_UVLOOP") != "1":
-    sys.modules["ssl"] = None  # type: ignore[assignment]
+if os.environ.get("SMAVENUS_UVLOOP") != "1":
+    for _openssl in ("ssl", "_hashlib"):
+        if _openssl not in sys.modules:
+            sys.modules[_openssl] = None  # type: ignore[assignment]
 
 _LOADER = "pydantic.plugin._loader"
 

@@ -11,6 +11,11 @@ reads D-Bus only and never touches CAN: the SI is fed whether it runs or not. Ex
 
 from __future__ import annotations
 
+# First, before anything imports hashlib: the passwords' scrypt needs OpenSSL (see there).
+import smavenus.apps.openssl_hashes  # noqa: F401
+
+# isort: split
+
 import asyncio
 import sys
 from collections.abc import Awaitable, Sequence

@@ -21,6 +21,12 @@ from smavenus.protocol.frames import AlarmCondition
 
 T = TypeVar("T")
 
+#: Every model here ignores unknown keys (see above), is immutable, and is built on first
+#: use rather than at import: each process imports all of them but uses only some (the
+#: gateway never reads a controller's status), and a built validator stays in memory for
+#: good (about 0.25 MiB per process, ``docs/benchmarks.md``).
+PAYLOAD = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Percent = Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)]
 
@@ -49,7 +55,7 @@ def condition_from_name(name: str) -> AlarmCondition:
 class Message(BaseModel):
     """Fields every payload carries."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     seq: int = Field(ge=0, description="increments by one per message from one sender process")
     sent_monotonic: Finite
@@ -62,7 +68,7 @@ class Message(BaseModel):
 class Stamped(BaseModel, Generic[T]):
     """A decoded SI frame and when the gateway received it."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     received_monotonic: Finite
     value: T
@@ -135,7 +141,7 @@ CommandSource = Literal["cold_start", "persisted", "controller", "stale"]
 class SentLimits(BaseModel):
     """The values in the last BMS frame set, after clamping, with the reason for each."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     charge_voltage_v: Finite
     charge_current_a: Finite
@@ -202,7 +208,7 @@ class Limit(BaseModel):
     """One limit sent to the SI and the reason it has this value (``"absorption"``,
     ``"cell_over_voltage"``, ``"temperature_derate"``, ``"hard_limit"`` …)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     value: Finite
     reason: str
@@ -211,7 +217,7 @@ class Limit(BaseModel):
 class ControllerLimits(BaseModel):
     """The four 0x351 limits, as commanded (before the gateway's own clamp)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     charge_voltage_v: Limit
     charge_current_a: Limit
@@ -222,7 +228,7 @@ class ControllerLimits(BaseModel):
 class InputState(BaseModel):
     """How fresh one input is. ``age_s`` None: never received since the controller started."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     age_s: Finite | None = None
     stale: bool
@@ -232,7 +238,7 @@ class InputState(BaseModel):
 class ActiveProtection(BaseModel):
     """A protection that is raising a warning or an alarm now."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     name: str = Field(description='the rule, e.g. "cell_high_voltage", "battery_monitor_stale"')
     condition: ConditionName | None = Field(
@@ -294,7 +300,7 @@ class ControllerStatus(Message):
 class RequestOutcome(BaseModel):
     """The controller's answer to StartFullCharge or AcknowledgeAlarms."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     accepted: bool
     reason: str | None = Field(None, description="why it was refused")
@@ -307,7 +313,7 @@ class RequestOutcome(BaseModel):
 class WrittenValue(BaseModel):
     """One value written into the vebus service by another process, and when it arrived."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = PAYLOAD
 
     value: Finite | None = Field(description="None: the writer sent the invalid marker")
     written_monotonic: Finite

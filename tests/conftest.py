@@ -26,6 +26,9 @@ from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 settings.register_profile("smavenus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("smavenus")
 
+#: SIGHUP and SIGTERM unwind the run as Ctrl-C does: nothing a test started is left running.
+pytest_plugins = ["smavenus.testing.interrupt"]
+
 KERNEL_CAN_INTERFACES = ("vcan0", "vcan1")
 KERNEL_CAN_REQUIRED = os.environ.get("SMAVENUS_KERNEL_CAN") == "1"
 

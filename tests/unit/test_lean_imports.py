@@ -135,3 +135,13 @@ def test_the_core_services_still_hash_with_cpythons_own_digests() -> None:
         " hmac.new(b'k', b'm', 'sha256').hexdigest()[:8])\n"
     )
     assert out == ["ba7816bf", "b60090e3"]
+
+
+def test_a_python_without_its_own_digests_keeps_openssls() -> None:
+    out = run(
+        "import sys\n"
+        "sys.modules['_sha1'] = None  # as a Python built without it\n"
+        "import smavenus.apps.can_gateway, random, hashlib\n"
+        "print(sys.modules['_hashlib'] is not None, hashlib.sha256(b'abc').hexdigest()[:8])\n"
+    )
+    assert out == ["True", "ba7816bf"]

@@ -38,10 +38,25 @@ import sys
 import types
 from typing import Any
 
+#: CPython's own digests, which :mod:`hashlib` (and :mod:`random`, for its seeding) fall back
+#: on without OpenSSL. A Python built without them (a trimmed image) keeps OpenSSL's: one
+#: missing would fail :mod:`random`'s import, and with it pydantic's.
+_BUILTIN_DIGESTS = ("_md5", "_sha1", "_blake2", "_sha3") + (
+    ("_sha2",) if sys.version_info >= (3, 12) else ("_sha256", "_sha512")
+)
+
+
+def _has_builtin_digests() -> bool:
+    from importlib.util import find_spec  # noqa: PLC0415 - only to decide, at import
+
+    return all(find_spec(name) is not None for name in _BUILTIN_DIGESTS)
+
+
 if os.environ.get("SMAVENUS_UVLOOP") != "1":
-    for _openssl in ("ssl", "_hashlib"):
-        if _openssl not in sys.modules:
-            sys.modules[_openssl] = None  # type: ignore[assignment]
+    if "ssl" not in sys.modules:
+        sys.modules["ssl"] = None  # type: ignore[assignment]
+    if "_hashlib" not in sys.modules and _has_builtin_digests():
+        sys.modules["_hashlib"] = None  # type: ignore[assignment]
 
 _LOADER = "pydantic.plugin._loader"
 

@@ -111,23 +111,29 @@ imports_ok() {  # imports_ok PYTHON MODULES...: the modules import with that int
 
 rebuild_venv() {  # a new venv from the wheel cache only (--no-index: no network needed)
     [ -d "$WHEELS" ] && [ -f "$LOCK" ] || { say "no wheel cache ($WHEELS, $LOCK): cannot rebuild"; return 1; }
-    rm -rf "$VENV.new"
-    "$PYTHON" -m venv --system-site-packages "$VENV.new" || { say "cannot create a venv with $PYTHON"; return 1; }
-    if ! "$VENV.new/bin/python" -m pip install -q --no-index --find-links "$WHEELS" -r "$LOCK" \
+    # Built where it will stay: pip writes the venv's own path into every console script's
+    # first line, so a venv built elsewhere and moved here would start no service. The
+    # broken one waits aside, and comes back if no venv can be made at all.
+    rm -rf "$VENV.old"
+    [ -e "$VENV" ] && mv "$VENV" "$VENV.old"
+    if ! "$PYTHON" -m venv --system-site-packages "$VENV"; then
+        say "cannot create a venv with $PYTHON"
+        rm -rf "$VENV"
+        [ -e "$VENV.old" ] && mv "$VENV.old" "$VENV"
+        return 1
+    fi
+    if ! "$VENV/bin/python" -m pip install -q --no-index --find-links "$WHEELS" -r "$LOCK" \
             >> "$BOOT_LOG" 2>&1; then
         # One wheel that does not fit this Python (a compiled one for another version) must not
         # keep the others out: each requirement alone, without its dependencies.
         say "the locked set does not install as a whole with $("$PYTHON" -V 2>&1); one by one"
         grep -v '^[[:space:]]*#' "$LOCK" | while read -r requirement; do
             [ -n "$requirement" ] || continue
-            "$VENV.new/bin/python" -m pip install -q --no-deps --no-index \
+            "$VENV/bin/python" -m pip install -q --no-deps --no-index \
                 --find-links "$WHEELS" "$requirement" >> "$BOOT_LOG" 2>&1 \
                 || say "  not installable from the cache: $requirement"
         done
     fi
-    rm -rf "$VENV.old"
-    [ -e "$VENV" ] && mv "$VENV" "$VENV.old"
-    mv "$VENV.new" "$VENV"
     rm -rf "$VENV.old"
     return 0
 }

@@ -164,6 +164,14 @@ def test_install_enable_rebuild_after_a_python_change_then_uninstall(
             [str(python), "-c", f"import smavenus.apps.{app}"], capture_output=True, check=False
         )
         assert imported.returncode == 0, imported.stderr
+    # ... and their console scripts start, as the run scripts start them (pip writes the
+    # venv's path into each: a venv built elsewhere and moved would start none)
+    for script in ("smavenus", *SERVICES):
+        started = subprocess.run(
+            [str(home / "venv" / "bin" / script), "--version"], capture_output=True, check=False
+        )
+        assert started.returncode == 0, (script, started.stderr)
+    assert not (home / "venv.old").exists()
     assert linked(venus_root) == sorted(SERVICES)  # the services come back after the rebuild
     assert boot(venus_root, "--self-test").returncode == 0
 

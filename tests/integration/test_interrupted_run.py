@@ -30,6 +30,15 @@ def test_waits_with_a_process_of_its_own():
 """
 
 
+#: pytest as a terminal starts it: SIGHUP at its default. This test may itself run under
+#: ``nohup`` (SIGHUP ignored, which a child inherits and the plugin rightly leaves alone).
+AS_FROM_A_TERMINAL = (
+    "import signal, sys, pytest\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+    "sys.exit(pytest.main(sys.argv[1:]))\n"
+)
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -45,7 +54,7 @@ async def test_a_hang_up_or_term_unwinds_the_run_and_stops_what_it_started(
     (tmp_path / "test_waiting.py").write_text(WAITING_TEST)
     ready = tmp_path / "ready"
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pytest", "-q", "-p", "smavenus.testing.interrupt",
+        sys.executable, "-c", AS_FROM_A_TERMINAL, "-q", "-p", "smavenus.testing.interrupt",
         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
         str(tmp_path / "test_waiting.py"),
         env={**os.environ, "READY_FILE": str(ready)},

@@ -145,3 +145,14 @@ def test_a_python_without_its_own_digests_keeps_openssls() -> None:
         "print(sys.modules['_hashlib'] is not None, hashlib.sha256(b'abc').hexdigest()[:8])\n"
     )
     assert out == ["True", "ba7816bf"]
+
+
+def test_every_service_imports_in_one_process_and_the_web_keeps_scrypt() -> None:
+    # as the boot self-test imports them (deploy/venus/boot.sh): the core services first
+    out = run(
+        "import smavenus.apps.can_gateway, smavenus.apps.bms_controller\n"
+        "import smavenus.apps.vebus_publisher, smavenus.apps.web, hashlib\n"
+        "from smavenus.web.auth import hash_password, verify_password\n"
+        "print(hasattr(hashlib, 'scrypt'), verify_password('pw', hash_password('pw')))\n"
+    )
+    assert out == ["True", "True"]

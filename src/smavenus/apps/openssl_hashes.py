@@ -2,14 +2,15 @@
 
 :mod:`smavenus.apps` leaves ``_hashlib`` (OpenSSL's digests) out of every process, because
 the three core services hash nothing. The web service derives password keys with
-:func:`hashlib.scrypt`, which only OpenSSL provides, so it takes that entry back before
-anything imports :mod:`hashlib`. Imported after :mod:`hashlib`, it cannot help: it says so
-rather than leave a web service that cannot check a password.
+:func:`hashlib.scrypt`, which only OpenSSL provides, so it takes that entry back. Where
+:mod:`hashlib` was already imported without it (one process importing every service, as
+the boot self-test does), :mod:`hashlib` is loaded again, now with OpenSSL behind it.
 """
 
+import importlib
 import sys
 
 if sys.modules.get("_hashlib", "absent") is None:
-    if "hashlib" in sys.modules:
-        raise ImportError("smavenus.apps.openssl_hashes must be imported before hashlib")
     del sys.modules["_hashlib"]
+    if "hashlib" in sys.modules:
+        importlib.reload(sys.modules["hashlib"])

@@ -11,7 +11,7 @@ reads D-Bus only and never touches CAN: the SI is fed whether it runs or not. Ex
 
 from __future__ import annotations
 
-# First, before anything imports hashlib: the passwords' scrypt needs OpenSSL (see there).
+# First: the passwords' scrypt needs OpenSSL, which smavenus.apps leaves out (see there).
 import smavenus.apps.openssl_hashes  # noqa: F401
 
 # isort: split

@@ -4,11 +4,11 @@
     SMAVENUS_TRACEMALLOC_DIR=/tmp/tm .venv/bin/python bench/memory_soak.py ...   # + snapshots
 
 Runs the whole system as a GX does (:class:`smavenus.testing.stack.Stack`: a private system
-bus, the localsettings stand-in, the simulated SI on an slcan pty at speed 1, the three
+bus, the localsettings stand-in, the simulated SI on an slcan pty at speed 1, the four
 services under svscan from ``services/*/run``) and every ``--interval`` seconds reads
 ``/proc/<pid>/smaps_rollup`` of each service: RSS, PSS and USS (private clean + dirty).
 PSS shares the pages several processes map (the interpreter, shared libraries) among them,
-so the PSS of the three adds up to what they really cost the GX.
+so the PSS of the three core services adds up to what they really cost the GX.
 
 With ``SMAVENUS_TRACEMALLOC_DIR`` set, each service traces its allocations and dumps a
 snapshot there every ``SMAVENUS_TRACEMALLOC_INTERVAL_S`` (see ``smavenus.runtime``); this
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smavenus.testing.stack import SERVICES, Stack
+from smavenus.testing.stack import CORE_SERVICES, SERVICES, Stack
 
 KIB = 1024
 
@@ -79,7 +79,7 @@ def sample(stack: Stack, started: float) -> dict[str, Any]:
 def summarize(rows: list[dict[str, Any]], warmup_s: float) -> list[str]:
     lines = []
     after = [r for r in rows if r["t_s"] >= warmup_s]
-    total_pss = [sum(r[s]["pss_kib"] for s in SERVICES if r[s]) for r in after]
+    total_pss = [sum(r[s]["pss_kib"] for s in CORE_SERVICES if r[s]) for r in after]
     for service in SERVICES:
         points = [(r["t_s"], r[service]) for r in after if r[service]]
         pids = {p["pid"] for _, p in points}
@@ -98,7 +98,7 @@ def summarize(rows: list[dict[str, Any]], warmup_s: float) -> list[str]:
         )
     if total_pss:
         lines.append(
-            f"three services PSS: {total_pss[0] / KIB:.1f} MiB after the warm-up, "
+            f"the three core services' PSS: {total_pss[0] / KIB:.1f} MiB after the warm-up, "
             f"{total_pss[-1] / KIB:.1f} MiB at the end, max {max(total_pss) / KIB:.1f} MiB"
         )
     return lines

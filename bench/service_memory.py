@@ -26,10 +26,8 @@ from pathlib import Path
 
 from memory_soak import rollup  # bench/ is the script's directory, so on sys.path
 
-from smavenus.testing.stack import SERVICES, Stack
+from smavenus.testing.stack import CORE_SERVICES, SERVICES, Stack
 
-#: The three services that keep the SI running; smavenus-web is optional on a GX.
-CORE = ("smavenus-can-gateway", "smavenus-bms-controller", "smavenus-vebus-publisher")
 KIB = 1024
 
 
@@ -66,7 +64,7 @@ def main() -> int:
             f"{r['pss_kib'] / KIB:8.1f} {r['uss_kib'] / KIB:8.1f}"
         )
     totals = {}
-    for label, group in (("core", CORE), ("all", SERVICES)):
+    for label, group in (("core", CORE_SERVICES), ("all", SERVICES)):
         values = [readings[s] for s in group]
         totals[label] = {
             key: sum(v[key] for v in values if v) for key in ("rss_kib", "pss_kib", "uss_kib")

@@ -33,12 +33,13 @@ from smavenus.config import toml_document
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 from smavenus.testing.sim import SimProcess
 
-SERVICES = (
+#: The three services that keep the SI running; smavenus-web is optional on a GX.
+CORE_SERVICES = (
     "smavenus-can-gateway",
     "smavenus-bms-controller",
     "smavenus-vebus-publisher",
-    "smavenus-web",
 )
+SERVICES = (*CORE_SERVICES, "smavenus-web")
 _SVSTAT_UP = re.compile(r": up \(pid (\d+)\) (\d+) seconds")
 
 

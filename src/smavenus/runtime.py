@@ -11,9 +11,9 @@ only log it and carry on without whatever that callback kept going (a timer chai
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
+import getopt
 import os
 import signal
 import sys
@@ -148,6 +148,15 @@ def run_service(main: ServiceMain, *, process: str, fail_fast: bool = False) -> 
 
 
 ConfiguredMain = Callable[[AppConfig, asyncio.Event], Awaitable[int | None]]
+SERVICE_USAGE = """usage: {prog} [-h] [--version] --config FILE
+
+{description}
+
+options:
+  -h, --help     show this help and exit
+  --version      show the version and exit
+  --config FILE  the TOML configuration (required)
+"""
 MISSING_CONFIG = "--config FILE is required (print an example with: smavenus config example)"
 
 
@@ -169,17 +178,12 @@ def service_main(
     before anything starts, so a supervisor's restart loop shows the reason in the log.
     ``refuse`` may name one more reason not to start (one line, exit 2 as well).
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", type=Path, help="the TOML configuration (required)")
-    args = parser.parse_args(argv)
-    if args.config is None:
-        # One line, not argparse's usage block: it is what a supervisor's log will show.
-        sys.stderr.write(f"{prog}: {MISSING_CONFIG}\n")
-        return EXIT_CONFIG
+    config = parse_service_arguments(argv, prog=prog, description=description)
+    if isinstance(config, int):
+        return config
     notices: list[str] = []
     try:
-        cfg = load_config(args.config, notices)
+        cfg = load_config(config, notices)
     except ConfigError as exc:
         sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
         return EXIT_CONFIG
@@ -190,6 +194,41 @@ def service_main(
     configure_logging(process, cfg.logging.level, cfg.logging.format)
     _log_config_notices(process, notices)
     return run_service(lambda stop: run(cfg, stop), process=process, fail_fast=fail_fast)
+
+
+def parse_service_arguments(
+    argv: Sequence[str] | None, *, prog: str, description: str
+) -> Path | int:
+    """The configuration file named on a service's command line, or the exit status to end with.
+
+    ``--help`` and ``--version`` print to stdout and end with EXIT_OK; anything else wrong is
+    one line on stderr and EXIT_CONFIG. :mod:`getopt`, not :mod:`argparse`: two options need
+    no more, and argparse would stay in every service's memory for as long as it runs
+    (about 0.2 MiB each, ``docs/benchmarks.md``).
+    """
+    try:
+        options, extra = getopt.gnu_getopt(
+            list(sys.argv[1:] if argv is None else argv), "h", ["help", "version", "config="]
+        )
+    except getopt.GetoptError as exc:
+        sys.stderr.write(f"{prog}: {exc} (see --help)\n")
+        return EXIT_CONFIG
+    config = None
+    for option, value in options:
+        if option in ("-h", "--help"):
+            sys.stdout.write(SERVICE_USAGE.format(prog=prog, description=description))
+            return EXIT_OK
+        if option == "--version":
+            sys.stdout.write(f"{prog} {__version__}\n")
+            return EXIT_OK
+        config = Path(value)
+    if extra:
+        sys.stderr.write(f"{prog}: unexpected argument {extra[0]!r} (see --help)\n")
+        return EXIT_CONFIG
+    if config is None:
+        sys.stderr.write(f"{prog}: {MISSING_CONFIG}\n")
+        return EXIT_CONFIG
+    return config
 
 
 def _log_config_notices(process: str, notices: Sequence[str]) -> None:

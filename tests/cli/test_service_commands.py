@@ -1,4 +1,4 @@
-"""The three services' command line: ``--config`` is required, renamed keys are logged."""
+"""The services' command line: ``--config`` is required, renamed keys are logged."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from smavenus import __version__
+from smavenus.runtime import EXIT_CONFIG, EXIT_OK, parse_service_arguments
 from smavenus.testing.dbus_daemon import PrivateDbusDaemon
 
 BIN = Path(sys.executable).parent
@@ -66,3 +68,38 @@ def test_a_renamed_section_is_logged_as_a_warning_and_the_service_runs(
     assert len(deprecations) == 1, text
     assert deprecations[0].startswith("level=warning ")
     assert 'notice="[bms] is now [controller]: rename the section' in deprecations[0]
+
+
+ARGUMENTS = {"prog": "smavenus-x", "description": "What x does."}
+
+
+@pytest.mark.parametrize(
+    "argv", [["--config", "a.toml"], ["--config=a.toml"], ["--conf", "a.toml"]]
+)
+def test_the_configuration_file_is_named_by_config(argv: list[str]) -> None:
+    assert parse_service_arguments(argv, **ARGUMENTS) == Path("a.toml")
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        ([], "--config FILE is required (print an example with: smavenus config example)"),
+        (["--bogus"], "option --bogus not recognized (see --help)"),
+        (["--config"], "option --config requires argument (see --help)"),
+        (["--config", "a.toml", "b.toml"], "unexpected argument 'b.toml' (see --help)"),
+    ],
+)
+def test_a_wrong_command_line_is_one_line_and_exit_2(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert parse_service_arguments(argv, **ARGUMENTS) == EXIT_CONFIG
+    assert capsys.readouterr() == ("", f"smavenus-x: {error}\n")
+
+
+def test_help_and_version_print_and_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_service_arguments(["--config", "a.toml", "--version"], **ARGUMENTS) == EXIT_OK
+    assert capsys.readouterr() == (f"smavenus-x {__version__}\n", "")
+    assert parse_service_arguments(["-h"], **ARGUMENTS) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith("usage: smavenus-x [-h] [--version] --config FILE\n\nWhat x does.\n")
+    assert "--config FILE  the TOML configuration (required)" in out

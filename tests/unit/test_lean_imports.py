@@ -1,5 +1,6 @@
-"""What the services leave out (``smavenus.apps``): OpenSSL, pydantic's plugin discovery and
-``importlib.metadata`` (python-can asks a stand-in).
+"""What the services leave out (``smavenus.apps``): OpenSSL, pydantic's plugin discovery,
+``importlib.metadata`` (python-can asks a stand-in), argparse, and the modules deferred to
+their first use (``smavenus.apps.deferred``).
 
 Each check runs a fresh interpreter, as a console script starts: the test process itself
 imported pydantic and asyncio long ago.
@@ -31,13 +32,18 @@ print(json.dumps({{
     or "email" in sys.modules,
     "plugins": list(loader.get_plugins()),
     "capacity": cfg.battery.capacity_ah,
+    "loaded": [name for name in {deferred!r} if hasattr(sys.modules.get(name), "__file__")],
 }}))
 """
 
 
+#: Imported by a library (or, argparse, by us once) for what no core service calls.
+DEFERRED = ("argparse", "pickle", "secrets", "gzip", "hmac")
+
+
 def probe(app: str, **env: str) -> dict[str, object]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(app=app)],
+        [sys.executable, "-c", PROBE.format(app=app, deferred=DEFERRED)],
         capture_output=True,
         text=True,
         check=True,
@@ -50,12 +56,24 @@ def probe(app: str, **env: str) -> dict[str, object]:
 @pytest.mark.parametrize("app", ["bms_controller", "vebus_publisher"])
 def test_the_services_import_neither_openssl_nor_package_metadata(app: str) -> None:
     answer = probe(app)
-    assert answer == {"ssl": True, "metadata": False, "plugins": [], "capacity": 200.0}
+    assert answer == {
+        "ssl": True,
+        "metadata": False,
+        "plugins": [],
+        "capacity": 200.0,
+        "loaded": [],
+    }
 
 
 def test_the_gateway_imports_neither_openssl_nor_package_metadata() -> None:
     answer = probe("can_gateway")
-    assert answer == {"ssl": True, "metadata": False, "plugins": [], "capacity": 200.0}
+    assert answer == {
+        "ssl": True,
+        "metadata": False,
+        "plugins": [],
+        "capacity": 200.0,
+        "loaded": [],
+    }
 
 
 def run(code: str) -> list[str]:
@@ -156,3 +174,33 @@ def test_every_service_imports_in_one_process_and_the_web_keeps_scrypt() -> None
         "print(hasattr(hashlib, 'scrypt'), verify_password('pw', hash_password('pw')))\n"
     )
     assert out == ["True", "True"]
+
+
+def test_a_deferred_module_is_the_real_one_from_its_first_use() -> None:
+    out = run(
+        "import smavenus.apps.bms_controller, sys, structlog._output as output\n"
+        "stand_in = sys.modules['pickle']\n"
+        "print(hasattr(stand_in, '__file__'))\n"
+        "import pickle, secrets\n"
+        "print(pickle is stand_in, len(pickle.dumps([1, 2])) > 0, hasattr(pickle, '__file__'))\n"
+        "real = sys.modules['pickle']\n"
+        "print(real is not stand_in, real.PicklingError is output.PicklingError,"
+        " stand_in.loads is real.loads, len(secrets.token_hex(4)))\n"
+    )
+    assert out == ["False", "True", "True", "False", "True", "True", "True", "8"]
+
+
+def test_threads_asking_a_deferred_module_at_once_load_it_once() -> None:
+    out = run(
+        "import smavenus.apps.bms_controller, sys, threading\n"
+        "import gzip as stand_in\n"
+        "seen, start = [], threading.Barrier(8)\n"
+        "def ask():\n"
+        "    start.wait()\n"
+        "    seen.append(stand_in.GzipFile)\n"
+        "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "import gzip\n"
+        "print(len(seen), len(set(seen)), seen[0] is gzip.GzipFile, gzip is not stand_in)\n"
+    )
+    assert out == ["8", "1", "True", "True"]

@@ -28,15 +28,21 @@ services share a GX with 1 GB, and what Python imports stays resident for years.
   entry points and reads a version from the ``.dist-info`` folder's name; anything else asked
   of it loads the real module and answers from that.
 
+* **Modules imported for what no service calls** (:mod:`smavenus.apps.deferred`: a stand-in
+  that loads the real module on first use; together about 0.5 MiB per process):
+  :mod:`secrets` (with :mod:`random`, :mod:`hmac` and :mod:`base64`), which pydantic imports
+  for its secret types; the :mod:`pickle` module, of which structlog takes only the
+  exception its loggers raise when pickled (the stand-in holds that same class, from
+  ``_pickle``); :mod:`gzip`, which python-can imports for compressed log files.
+
 All apply only when this package is imported before pydantic, asyncio and python-can, as the
 console scripts do; a test process that imported them earlier is left as it is.
 """
 
-import importlib
 import os
 import sys
-import types
-from typing import Any
+
+from smavenus.apps import deferred
 
 #: CPython's own digests, which :mod:`hashlib` (and :mod:`random`, for its seeding) fall back
 #: on without OpenSSL. A Python built without them (a trimmed image) keeps OpenSSL's: one
@@ -61,28 +67,22 @@ if os.environ.get("SMAVENUS_UVLOOP") != "1":
 _LOADER = "pydantic.plugin._loader"
 
 
-def _real_loader() -> types.ModuleType:
-    sys.modules.pop(_LOADER, None)
-    real = importlib.import_module(_LOADER)
-    sys.modules[_LOADER] = real
-    return real
-
-
 def _no_plugins() -> tuple[()]:
     return ()
 
 
-def _other_attribute(name: str) -> Any:
-    if name.startswith("__"):  # the import system asking (``__path__``…): not pydantic
-        raise AttributeError(name)
-    return getattr(_real_loader(), name)
-
-
-if "pydantic" not in sys.modules and _LOADER not in sys.modules:
-    _stand_in = types.ModuleType(_LOADER, "pydantic's plugin loader, answering: no plugins")
-    _stand_in.get_plugins = _no_plugins  # type: ignore[attr-defined]
-    _stand_in.__getattr__ = _other_attribute  # type: ignore[method-assign]
-    sys.modules[_LOADER] = _stand_in
+if "pydantic" not in sys.modules:
+    deferred.defer(_LOADER, get_plugins=_no_plugins)
+deferred.defer("secrets")
+deferred.defer("base64")
+deferred.defer("gzip")
+if "pickle" not in sys.modules:
+    try:
+        import _pickle
+    except ImportError:  # a Python without the C pickler: its PicklingError is pickle.py's
+        pass
+    else:
+        deferred.defer("pickle", PicklingError=_pickle.PicklingError)
 
 if "importlib.metadata" not in sys.modules:
     from smavenus.apps import metadata_stand_in

@@ -21,8 +21,6 @@ from typing import Any, Literal
 
 import can
 from smavenus.io.can import netlink
-from smavenus.io.can.slcan import ChunkedSlcanBus
-from smavenus.io.can.virtual import CountingVirtualBus
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +46,20 @@ def open_bus(spec: BusSpec) -> can.BusABC:
         ]
         # Error frames stay on (the default): they are how bus-off and restarts are seen.
         return can.Bus(interface="socketcan", channel=spec.channel, can_filters=filters)
+    # Each of the other two is imported only when opened, as python-can does with socketcan:
+    # a gateway keeps what it imports for as long as it runs, and a GX (socketcan) needs
+    # neither pyserial nor the test bus.
     if spec.interface == "slcan":
+        from smavenus.io.can.slcan import ChunkedSlcanBus  # noqa: PLC0415
+
         return ChunkedSlcanBus(
             spec.channel,
             accept_ids=spec.accept_ids,
             tty_baudrate=spec.tty_baudrate,
             bitrate=spec.bitrate,
         )
+    from smavenus.io.can.virtual import CountingVirtualBus  # noqa: PLC0415
+
     return CountingVirtualBus(spec.channel, accept_ids=spec.accept_ids)
 
 

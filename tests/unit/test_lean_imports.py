@@ -204,3 +204,14 @@ def test_threads_asking_a_deferred_module_at_once_load_it_once() -> None:
         "print(len(seen), len(set(seen)), seen[0] is gzip.GzipFile, gzip is not stand_in)\n"
     )
     assert out == ["8", "1", "True", "True"]
+
+
+def test_importlib_finds_a_deferred_module_without_loading_it() -> None:
+    out = run(
+        "import smavenus.apps.bms_controller, sys, importlib.util\n"
+        "from smavenus.apps.deferred import defer\n"
+        "spec = importlib.util.find_spec('gzip')\n"
+        "print(spec.origin.endswith('gzip.py'), hasattr(sys.modules['gzip'], '__file__'),"
+        " defer('no_such_module_anywhere'), 'no_such_module_anywhere' in sys.modules)\n"
+    )
+    assert out == ["True", "False", "None", "False"]

@@ -18,13 +18,14 @@ meant to defer.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import threading
 import types
 
 
 def defer(name: str, **answers: object) -> types.ModuleType | None:
-    """A stand-in for ``name`` in ``sys.modules``, or None if ``name`` is imported already.
+    """A stand-in for ``name`` in ``sys.modules``; None if ``name`` is imported or not there.
 
     ``answers`` are attributes the stand-in holds itself, for a library that takes them at
     its own import (``from pickle import PicklingError``); they must be the real module's own
@@ -33,6 +34,11 @@ def defer(name: str, **answers: object) -> types.ModuleType | None:
     if name in sys.modules:
         return None
     stand_in = types.ModuleType(name, f"a stand-in for {name}, which loads it on first use")
+    if "." not in name:  # a submodule's spec would take importing its package to find
+        spec = importlib.util.find_spec(name)
+        if spec is None:  # not there: importing it fails as it would without us
+            return None
+        stand_in.__spec__ = spec  # the real module's, for whoever asks importlib about it
     stand_in.__dict__.update(answers)
     loading = threading.Lock()  # two threads asking at once import it once
 

@@ -23,36 +23,52 @@ import sys
 import threading
 import types
 
+#: The stand-ins put in place, by module name, until their real module is loaded.
+_STAND_INS: dict[str, types.ModuleType] = {}
+_SWAPPING = threading.Lock()
+
 
 def defer(name: str, **answers: object) -> types.ModuleType | None:
     """A stand-in for ``name`` in ``sys.modules``; None if ``name`` is imported or not there.
 
-    ``answers`` are attributes the stand-in holds itself, for a library that takes them at
-    its own import (``from pickle import PicklingError``); they must be the real module's own
-    objects, so that code holding one sees no difference once the real module is loaded.
+    ``answers`` are attributes the stand-in keeps answering itself: the real module's own
+    objects, for a library that takes them at its own import (``from pickle import
+    PicklingError``), or answers of ours that are meant to stay (pydantic's plugin loader
+    finds no plugins). Anything else is asked of the real module (:func:`real_module`).
     """
     if name in sys.modules:
         return None
     stand_in = types.ModuleType(name, f"a stand-in for {name}, which loads it on first use")
-    if "." not in name:  # a submodule's spec would take importing its package to find
+    parent, _, child = name.rpartition(".")
+    if not parent or parent in sys.modules:  # else finding the spec would import the package
         spec = importlib.util.find_spec(name)
         if spec is None:  # not there: importing it fails as it would without us
             return None
         stand_in.__spec__ = spec  # the real module's, for whoever asks importlib about it
+        if parent:  # ``import importlib.metadata`` then reads it as the package's attribute
+            setattr(sys.modules[parent], child, stand_in)
     stand_in.__dict__.update(answers)
-    loading = threading.Lock()  # two threads asking at once import it once
-
-    def real_module() -> types.ModuleType:
-        with loading:
-            if sys.modules.get(name) is stand_in:
-                del sys.modules[name]
-            return importlib.import_module(name)
 
     def answer_from_real_module(attribute: str) -> object:
         if attribute.startswith("__"):  # the import system asking (``__path__``…): not a use
             raise AttributeError(attribute)
-        return getattr(real_module(), attribute)
+        return getattr(real_module(name), attribute)
 
     stand_in.__getattr__ = answer_from_real_module  # type: ignore[method-assign]
+    _STAND_INS[name] = stand_in
     sys.modules[name] = stand_in
     return stand_in
+
+
+def real_module(name: str) -> types.ModuleType:
+    """The real module ``name``, imported now in its stand-in's place if one still holds it.
+
+    Only taking the stand-in out is under a lock: the import itself is importlib's, whose
+    own lock lets one thread import while the others wait for the module, so threads asking
+    at once load it once, and no lock of ours is held while other modules import.
+    """
+    with _SWAPPING:
+        stand_in = _STAND_INS.pop(name, None)
+        if stand_in is not None and sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+    return importlib.import_module(name)

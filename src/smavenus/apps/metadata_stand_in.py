@@ -16,12 +16,12 @@ from it: slower to start, never wrong.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
-import types
 from typing import Any
+
+from smavenus.apps import deferred
 
 NAME = "importlib.metadata"
 #: The entry-point groups python-can reads at import (interfaces, and its message formats).
@@ -61,33 +61,11 @@ def version(distribution_name: str) -> str:
 def entry_points(**params: Any) -> Any:
     if set(params) == {"group"} and params["group"] in CAN_GROUPS:
         return ()
-    return real().entry_points(**params)
-
-
-def real() -> types.ModuleType:
-    """The real module, from now on also in ``sys.modules`` and on :mod:`importlib`."""
-    if sys.modules.get(NAME) is _STAND_IN:
-        del sys.modules[NAME]
-    module = importlib.import_module(NAME)
-    importlib.metadata = module
-    return module
-
-
-def _other_attribute(name: str) -> Any:
-    if name.startswith("__"):  # the import system asking (``__path__``…): not a question
-        raise AttributeError(name)
-    return getattr(real(), name)
-
-
-_STAND_IN = types.ModuleType(NAME, "importlib.metadata as far as python-can asks it")
-_STAND_IN.PackageNotFoundError = PackageNotFoundError  # type: ignore[attr-defined]
-_STAND_IN.version = version  # type: ignore[attr-defined]
-_STAND_IN.entry_points = entry_points  # type: ignore[attr-defined]
-_STAND_IN.__getattr__ = _other_attribute  # type: ignore[method-assign]
+    return deferred.real_module(NAME).entry_points(**params)
 
 
 def install() -> None:
     """Put the stand-in in place of a module nobody has imported yet."""
-    if NAME not in sys.modules:
-        sys.modules[NAME] = _STAND_IN
-        importlib.metadata = _STAND_IN
+    deferred.defer(
+        NAME, PackageNotFoundError=PackageNotFoundError, version=version, entry_points=entry_points
+    )

@@ -29,6 +29,10 @@ PYTHON="${PYTHON:-python3}"
 SERVICES="smavenus-can-gateway smavenus-bms-controller smavenus-vebus-publisher smavenus-web"
 # What each service imports: the self-test is these imports with the venv's Python.
 APPS="smavenus.apps.can_gateway smavenus.apps.bms_controller smavenus.apps.vebus_publisher smavenus.apps.web"
+# What the self-test imports: the services, and the slcan adapter's module, which the gateway
+# imports only when it opens one, with pyserial named itself (python-can imports it only if
+# it can: a broken one would surface only when the adapter is opened).
+SELF_TEST_MODULES="$APPS smavenus.io.can.slcan serial"
 
 say() {
     echo "smavenus: $*"
@@ -139,17 +143,17 @@ rebuild_venv() {  # a new venv from the wheel cache only (--no-index: no network
 }
 
 self_test() {  # every service's imports with the venv's Python; rebuild from the cache if not
-    if imports_ok "$VENV/bin/python" $APPS; then
+    if imports_ok "$VENV/bin/python" $SELF_TEST_MODULES; then
         return 0
     fi
     say "self-test failed: the venv does not import smavenus with $("$PYTHON" -V 2>&1) (a firmware update?)"
     say "rebuilding $VENV from the wheel cache (no network)"
-    if rebuild_venv && imports_ok "$VENV/bin/python" $APPS; then
+    if rebuild_venv && imports_ok "$VENV/bin/python" $SELF_TEST_MODULES; then
         say "venv rebuilt from the wheel cache: self-test passed"
         return 0
     fi
-    for app in $APPS; do
-        imports_ok "$VENV/bin/python" "$app" || say "still failing after the rebuild: $app"
+    for module in $SELF_TEST_MODULES; do
+        imports_ok "$VENV/bin/python" "$module" || say "still failing after the rebuild: $module"
     done
     say "the venv could not be fully rebuilt; see $BOOT_LOG and docs/deployment.md"
     return 1

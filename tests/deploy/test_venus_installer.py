@@ -174,6 +174,13 @@ def test_install_enable_rebuild_after_a_python_change_then_uninstall(
     assert not (home / "venv.old").exists()
     assert linked(venus_root) == sorted(SERVICES)  # the services come back after the rebuild
     assert boot(venus_root, "--self-test").returncode == 0
+    # pyserial, which the gateway imports only when it opens an slcan adapter, is tested too
+    (serial,) = (home / "venv" / "lib").glob("python3*/site-packages/serial/__init__.py")
+    serial.write_text("raise ImportError('a pyserial broken by an update')\n")
+    assert boot(venus_root, "--self-test", **offline).returncode == 0
+    log = (home / "boot.log").read_text()
+    assert log.count("venv rebuilt from the wheel cache") == 2, log
+    assert "broken" not in serial.read_text()
 
     removed = install(venus_root, opkg, "--uninstall")
     assert removed.returncode == 0, removed.stderr
